@@ -1,0 +1,59 @@
+/**
+ * The message contracts between the nodes of this package, in one place.
+ * Each node's help text documents the part it reads or writes.
+ */
+
+/** OPC UA quality of one value, as passed on by `opcua read`. */
+export interface SampleQuality {
+  /** true when the status code is Good (or GoodXxx). */
+  good: boolean;
+  /** The status code name, e.g. "Good", "BadCommunicationError", "UncertainLastUsableValue". */
+  status: string;
+  /** The numeric status code. */
+  code: number;
+}
+
+/**
+ * samples: one publish cycle of OPC UA data changes, aligned by channel name.
+ * `payload` holds the value of every channel that changed in that cycle; a value with bad
+ * quality is still present (as received, possibly null) and marked in `quality`.
+ * A plain number in `payload` with `topic` as the channel name is accepted by consumers too.
+ */
+export interface SamplesMessage {
+  /** A value per channel; an array of values when the reader batches (queue size above 1). */
+  payload: Record<string, unknown>;
+  /** Source timestamps (ms since epoch) per channel, an array where payload holds one. */
+  timestamps: Record<string, number | number[]>;
+  /** Server timestamps (ms since epoch) per channel, where the server sent one. */
+  serverTimestamps?: Record<string, number | number[]>;
+  quality: Record<string, SampleQuality | SampleQuality[]>;
+  topic?: string;
+}
+
+/** features: one feature vector of a window, in a fixed order. */
+export interface FeaturesMessage {
+  payload: number[];
+  features: {
+    /** Names in the same order as payload, `<channel>.<feature>` e.g. "vibration.rms". */
+    names: string[];
+    window: { start: number; end: number; count: number };
+  };
+  topic?: string;
+}
+
+/** prediction: the output of `onnx infer`. */
+export interface PredictionMessage {
+  payload: unknown;
+  inference: { model: { name: string; version: string; digest: string }; latencyMs: number };
+}
+
+/** model: what `registry pull` and `retrain trigger` emit and `onnx infer` / `drift detect` accept. */
+export interface ModelInfo {
+  name: string;
+  version: string;
+  digest: string;
+  path: string;
+  format: 'onnx';
+  metadata: Record<string, unknown>;
+  source: string;
+}

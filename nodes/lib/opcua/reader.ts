@@ -1,0 +1,268 @@
+/**
+ * Reading channels from an OPC UA endpoint: a subscription of grouped monitored items that
+ * yields one samples message per publish cycle, or a one-shot read.
+ */
+import {
+  AttributeIds,
+  ClientMonitoredItemGroup,
+  DataChangeFilter,
+  DataChangeTrigger,
+  DeadbandType,
+  TimestampsToReturn,
+  resolveNodeId,
+  type ClientSession,
+  type ClientSubscription,
+  type MonitoringParametersOptions,
+} from 'node-opcua-client';
+import type { SampleQuality, SamplesMessage } from '../messages';
+import type { OpcuaConnection } from './connection';
+import { toSample, type DataValueLike, type Sample } from './convert';
+
+export interface ChannelSpec {
+  /** Friendly name, the key in msg.payload. */
+  name: string;
+  /** NodeId in the string form, e.g. "ns=1;s=Machine1.Vibration". */
+  nodeId: string;
+}
+
+export interface SubscriptionSettings {
+  samplingIntervalMs: number;
+  publishingIntervalMs: number;
+  /** Values queued per item between publishes; above 1 every channel value becomes an array. */
+  queueSize: number;
+  /** Absolute deadband; 0 turns it off. */
+  deadband: number;
+}
+
+export const DEFAULT_SETTINGS: SubscriptionSettings = { samplingIntervalMs: 100, publishingIntervalMs: 500, queueSize: 1, deadband: 0 };
+
+/**
+ * Parses channels from the editor (an array of {name, nodeId}) or from text lines
+ * "name = nodeId" / bare "nodeId" (the name then is the NodeId's identifier).
+ * Throws an Error naming every problem.
+ */
+export function parseChannels(input: unknown): ChannelSpec[] {
+  let list: Array<{ name?: unknown; nodeId?: unknown }>;
+  if (typeof input === 'string') {
+    list = input
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'))
+      .map((l) => {
+        const eq = l.match(/^([^=;]+?)\s*=\s*(\S.*)$/);
+        return eq && !/^(ns|i|s|g|b|nsu)$/.test(eq[1].trim()) ? { name: eq[1].trim(), nodeId: eq[2].trim() } : { nodeId: l };
+      });
+  } else if (Array.isArray(input)) {
+    list = input as Array<{ name?: unknown; nodeId?: unknown }>;
+  } else {
+    throw new Error('channels must be a list of {name, nodeId} or lines "name = ns=1;s=Tag"');
+  }
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  const out: ChannelSpec[] = [];
+  list.forEach((c, i) => {
+    const nodeId = typeof c?.nodeId === 'string' ? c.nodeId.trim() : '';
+    if (!nodeId) {
+      problems.push(`channel ${i + 1}: a NodeId such as "ns=1;s=Machine1.Speed" is required`);
+      return;
+    }
+    let identifier: string;
+    try {
+      identifier = String(resolveNodeId(nodeId).value);
+    } catch {
+      problems.push(`channel ${i + 1}: "${nodeId}" is not a valid NodeId (expected e.g. "ns=1;s=Machine1.Speed" or "ns=2;i=1001")`);
+      return;
+    }
+    const name = typeof c.name === 'string' && c.name.trim() ? c.name.trim() : identifier;
+    if (seen.has(name)) problems.push(`channel ${i + 1}: the name "${name}" is used twice`);
+    seen.add(name);
+    out.push({ name, nodeId });
+  });
+  if (problems.length) throw new Error(problems.join('; '));
+  if (out.length === 0) throw new Error('at least one channel (a NodeId to read) is required');
+  return out;
+}
+
+export function validateSettings(s: SubscriptionSettings): string[] {
+  const problems: string[] = [];
+  const positive = (v: number, what: string, min: number) => {
+    if (!Number.isFinite(v) || v < min) problems.push(`${what} must be a number >= ${min}, got ${v}`);
+  };
+  positive(s.samplingIntervalMs, 'sampling interval (ms)', 0);
+  positive(s.publishingIntervalMs, 'publishing interval (ms)', 1);
+  if (!Number.isInteger(s.queueSize) || s.queueSize < 1 || s.queueSize > 10000) problems.push(`queue size must be an integer from 1 to 10000, got ${s.queueSize}`);
+  positive(s.deadband, 'deadband', 0);
+  return problems;
+}
+
+/**
+ * Builds one samples message from the values of one publish cycle (or one read).
+ * With `arrays`, every channel present carries arrays of values, timestamps and qualities
+ * in arrival order; otherwise one value per channel (the last, should a cycle hold several).
+ */
+export function assembleSamples(names: readonly string[], entries: ReadonlyArray<{ index: number; sample: Sample }>, arrays: boolean): SamplesMessage {
+  const payload: Record<string, unknown> = {};
+  const timestamps: Record<string, number | number[]> = {};
+  const serverTimestamps: Record<string, number | number[]> = {};
+  const quality: Record<string, SampleQuality | SampleQuality[]> = {};
+  for (const { index, sample } of entries) {
+    const ch = names[index];
+    if (arrays) {
+      ((payload[ch] ??= []) as unknown[]).push(sample.value);
+      ((timestamps[ch] ??= []) as number[]).push(sample.timestamp);
+      ((quality[ch] ??= []) as SampleQuality[]).push(sample.quality);
+      if (sample.serverTimestamp !== undefined) ((serverTimestamps[ch] ??= []) as number[]).push(sample.serverTimestamp);
+    } else {
+      payload[ch] = sample.value;
+      timestamps[ch] = sample.timestamp;
+      quality[ch] = sample.quality;
+      if (sample.serverTimestamp !== undefined) serverTimestamps[ch] = sample.serverTimestamp;
+    }
+  }
+  return { payload, timestamps, serverTimestamps, quality };
+}
+
+/** Reads all channels once. */
+export async function readOnce(session: ClientSession, channels: readonly ChannelSpec[]): Promise<SamplesMessage> {
+  const dataValues = await session.read(channels.map((c) => ({ nodeId: c.nodeId, attributeId: AttributeIds.Value })), 0);
+  const now = Date.now();
+  const names = channels.map((c) => c.name);
+  return assembleSamples(names, dataValues.map((dv, index) => ({ index, sample: toSample(dv as DataValueLike, now) })), false);
+}
+
+export interface SubscriptionHandlers {
+  samples(msg: SamplesMessage): void;
+  /** Monitored items the server refused (e.g. BadNodeIdUnknown), or a subscription failure. */
+  problem(text: string): void;
+  /** The subscription is (again) delivering: the number of items monitored. */
+  active(itemCount: number): void;
+}
+
+/**
+ * A subscription that follows the connection: created on every new session, repaired by
+ * node-opcua across reconnections, and never duplicated (one live subscription at a time).
+ */
+export class ChannelSubscription {
+  private readonly names: string[];
+  private subscription?: ClientSubscription;
+  private group?: ClientMonitoredItemGroup;
+  private handleToIndex = new Map<number, number>();
+  private gen = 0;
+  private stopped = false;
+  private readonly onSession = (session: ClientSession) => void this.subscribe(session);
+
+  constructor(
+    private readonly connection: OpcuaConnection,
+    private readonly channels: readonly ChannelSpec[],
+    private readonly settings: SubscriptionSettings,
+    private readonly handlers: SubscriptionHandlers,
+  ) {
+    this.names = channels.map((c) => c.name);
+  }
+
+  start(): void {
+    this.connection.on('session', this.onSession);
+    const session = this.connection.session;
+    if (session) void this.subscribe(session);
+  }
+
+  private monitoringParameters(): MonitoringParametersOptions {
+    const s = this.settings;
+    return {
+      samplingInterval: s.samplingIntervalMs,
+      queueSize: s.queueSize,
+      discardOldest: true,
+      filter: s.deadband > 0
+        ? new DataChangeFilter({ trigger: DataChangeTrigger.StatusValue, deadbandType: DeadbandType.Absolute, deadbandValue: s.deadband })
+        : null,
+    };
+  }
+
+  private async subscribe(session: ClientSession): Promise<void> {
+    const gen = ++this.gen;
+    // A new session means the previous client is gone with its subscription.
+    this.subscription = undefined;
+    this.group = undefined;
+    try {
+      const s = this.settings;
+      const subscription = await session.createSubscription2({
+        requestedPublishingInterval: s.publishingIntervalMs,
+        requestedLifetimeCount: 120,
+        requestedMaxKeepAliveCount: 10,
+        maxNotificationsPerPublish: 0,
+        publishingEnabled: true,
+        priority: 10,
+      });
+      if (gen !== this.gen || this.stopped) {
+        await subscription.terminate().catch(() => undefined);
+        return;
+      }
+      this.subscription = subscription;
+      subscription.on('raw_notification', (nm) => this.onNotification(nm));
+      subscription.on('internal_error', (err: Error) => this.handlers.problem(`subscription: ${err.message}`));
+      const group = ClientMonitoredItemGroup.create(
+        subscription,
+        this.channels.map((c) => ({ nodeId: c.nodeId, attributeId: AttributeIds.Value })),
+        this.monitoringParameters(),
+        TimestampsToReturn.Both,
+      );
+      this.group = group;
+      this.handleToIndex.clear();
+      await new Promise<void>((resolve, reject) => {
+        group.once('initialized', () => resolve());
+        group.once('err', (message: string) => reject(new Error(message)));
+      });
+      if (gen !== this.gen) return;
+      this.mapHandles();
+      const refused = group.monitoredItems
+        .map((item, i) => ({ item, i }))
+        .filter(({ item }) => item.statusCode && !item.statusCode.isGood())
+        .map(({ item, i }) => `${this.names[i]} (${this.channels[i].nodeId}): ${item.statusCode.name}`);
+      if (refused.length) this.handlers.problem(`server refused ${refused.length} of ${this.channels.length} items: ${refused.join(', ')}`);
+      this.handlers.active(this.channels.length - refused.length);
+    } catch (e) {
+      if (gen === this.gen && !this.stopped) this.handlers.problem(`subscription failed: ${(e as Error).message}`);
+    }
+  }
+
+  private mapHandles(): void {
+    this.handleToIndex.clear();
+    this.group?.monitoredItems.forEach((item, i) => {
+      const handle = item.monitoringParameters?.clientHandle;
+      if (handle !== undefined) this.handleToIndex.set(handle, i);
+    });
+  }
+
+  private onNotification(nm: { notificationData?: unknown[] | null }): void {
+    const receivedAt = Date.now();
+    const entries: Array<{ index: number; sample: Sample }> = [];
+    for (const data of nm.notificationData ?? []) {
+      const items = (data as { monitoredItems?: Array<{ clientHandle: number; value: DataValueLike }> | null }).monitoredItems;
+      if (!items) continue;
+      for (const mi of items) {
+        let index = this.handleToIndex.get(mi.clientHandle);
+        if (index === undefined) {
+          this.mapHandles();
+          index = this.handleToIndex.get(mi.clientHandle);
+          if (index === undefined) continue;
+        }
+        entries.push({ index, sample: toSample(mi.value, receivedAt) });
+      }
+    }
+    if (entries.length) this.handlers.samples(assembleSamples(this.names, entries, this.settings.queueSize > 1));
+  }
+
+  /** Deletes the subscription on the server (when reachable) and stops listening. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.gen++;
+    this.connection.off('session', this.onSession);
+    const subscription = this.subscription;
+    this.subscription = undefined;
+    this.group = undefined;
+    if (subscription) {
+      subscription.removeAllListeners('raw_notification');
+      await Promise.race([subscription.terminate().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+    }
+  }
+}
