@@ -1,0 +1,97 @@
+/**
+ * `npm start`: the predictive-maintenance demo.
+ *
+ * Starts the machine simulator (OPC UA, SignAndEncrypt), prepares a Node-RED user directory
+ * in .node-red-demo/ with this package linked in and the flow of flows/predictive-maintenance,
+ * trusts the simulator's certificate explicitly (no trust-on-first-use), then runs Node-RED
+ * headless with the editor on 127.0.0.1. Its log, with the flow's output, goes to the console.
+ * Ctrl-C stops everything.
+ *
+ * Environment: DEMO_PORT (editor, default 1880), DEMO_OPCUA_PORT (simulator, default 4840),
+ * DEMO_TIME_SCALE (simulated seconds per second, default 30), DEMO_DIR (user directory).
+ */
+import { spawn } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { startSimulator } from './simulator/server';
+
+const root = path.resolve(__dirname, '..');
+const project = path.join(root, 'flows', 'predictive-maintenance');
+const userDir = path.resolve(process.env.DEMO_DIR ?? path.join(root, '.node-red-demo'));
+const editorPort = Number(process.env.DEMO_PORT ?? 1880);
+const opcuaPort = Number(process.env.DEMO_OPCUA_PORT ?? 4840);
+const timeScale = Number(process.env.DEMO_TIME_SCALE ?? 30);
+
+function prepareUserDir(serverPki: string): void {
+  fs.mkdirSync(path.join(userDir, 'node_modules', '@edge-mlops'), { recursive: true });
+  const link = path.join(userDir, 'node_modules', '@edge-mlops', 'node-red-mlops');
+  fs.rmSync(link, { recursive: true, force: true });
+  fs.symlinkSync(root, link, 'dir');
+  const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { name: string; version: string };
+  fs.writeFileSync(
+    path.join(userDir, 'package.json'),
+    JSON.stringify({ name: 'node-red-mlops-demo', private: true, dependencies: { [pkg.name]: `file:${root}` } }, null, 2),
+  );
+  // A fresh copy of the flow on every start, so the demo always starts from the repository's flow.
+  fs.copyFileSync(path.join(project, 'flows.json'), path.join(userDir, 'flows.json'));
+  // Trust the simulator's certificate explicitly, as an operator would after checking it.
+  const trusted = path.join(userDir, 'mlops-opcua-pki', 'trusted', 'certs');
+  fs.mkdirSync(trusted, { recursive: true });
+  fs.copyFileSync(path.join(serverPki, 'own', 'certs', 'certificate.pem'), path.join(trusted, 'machine-simulator.pem'));
+}
+
+async function main(): Promise<void> {
+  const serverPki = path.join(userDir, 'simulator-pki');
+  const sim = await startSimulator({
+    port: opcuaPort,
+    pkiFolder: serverPki,
+    quiet: true,
+    timeScale,
+    tickMs: 20,
+    // The bearing fault starts after 10 simulated minutes and is fully developed 40 minutes later;
+    // the operating condition changes after 30 simulated minutes.
+    model: { faultOnsetS: 600, faultGrowthS: 2400, conditionChangeAtS: 1800 },
+  });
+  console.log(`[demo] machine simulator on ${sim.endpointUrl} (${timeScale}x real time)`);
+  prepareUserDir(serverPki);
+
+  const red = spawn(
+    process.execPath,
+    [require.resolve('node-red/red.js'), '--settings', path.join(project, 'settings.js'), '--userDir', userDir],
+    {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, MLOPS_DEMO_PORT: String(editorPort), MLOPS_OPCUA_ENDPOINT: sim.endpointUrl },
+    },
+  );
+  console.log(`[demo] Node-RED editor on http://127.0.0.1:${editorPort}/ — Ctrl-C stops the demo`);
+
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    console.log('[demo] stopping');
+    if (red.exitCode === null) {
+      red.kill('SIGINT');
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          red.kill('SIGKILL');
+          resolve();
+        }, 15000);
+        red.once('exit', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    await sim.stop();
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+  red.on('exit', (code) => void stop(code ?? 1));
+}
+
+main().catch((err: Error) => {
+  console.error(`[demo] failed: ${err.message}`);
+  process.exit(1);
+});
