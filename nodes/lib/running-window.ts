@@ -6,8 +6,9 @@
  *   window mean), running sums of the regression axis, and monotonic deques for min/max. The cost
  *   per sample does not depend on the window size. To keep the power sums free of cancellation
  *   (e.g. a temperature near 350 with a std of 0.01; the kurtosis needs 4th powers), the sums are
- *   recomputed exactly around the current mean every max(n, 32) samples (amortised O(1)), and at
- *   once when the window mean has drifted more than 4 standard deviations away from c.
+ *   recomputed exactly around the current mean every n samples (amortised O(1)), and at once when
+ *   the window mean drifted more than 4 standard deviations away from c or the variance fell 16x
+ *   below the scale of the sums since the last recompute.
  * - fused: only the ring buffer is kept; each window is computed in one pass for the mean, min,
  *   max and one fused pass for all central moments and the slope. Cost per window is O(n), so per
  *   sample O(n / hop): it wins for large hops (see FUSED_MIN_HOP, measured by the bench).
@@ -167,6 +168,8 @@ export class ChannelWindow {
   private U1 = 0; private U2 = 0; private UD = 0;
   private sinceRecompute = 0;
   private exact = false;
+  /** largest S2 since the last recompute: the scale of the rounding errors in the sums */
+  private S2peak = 0;
   private needMinMax: boolean;
   private needHigh: boolean;
   private needSlope: boolean;
@@ -242,6 +245,7 @@ export class ChannelWindow {
     this.maxHead = this.maxLen = this.minHead = this.minLen = 0;
     this.sinceRecompute = 0;
     this.exact = false;
+    this.S2peak = 0;
   }
 
   /**
@@ -316,7 +320,8 @@ export class ChannelWindow {
       this.minV[p] = x; this.minI[p] = idx; this.minLen = len + 1;
     }
     this.exact = false;
-    if (++this.sinceRecompute >= (this.n > 32 ? this.n : 32)) this.recompute();
+    if (this.S2 > this.S2peak) this.S2peak = this.S2;
+    if (++this.sinceRecompute >= this.n) this.recompute();
   }
 
   private popFront(): void {
@@ -386,6 +391,7 @@ export class ChannelWindow {
       }
     }
     this.S1 = S1; this.S2 = S2; this.S3 = S3; this.S4 = S4;
+    this.S2peak = S2;
     this.U1 = U1; this.U2 = U2; this.UD = UD;
   }
 
@@ -418,8 +424,8 @@ export class ChannelWindow {
         emitted++;
       }
       this.nextEnd += this.hop;
-      if (this.n === 0 || this.lastT < this.nextEnd - this.duration) {
-        // nothing buffered reaches into the next window: start over with this sample
+      if ((this.n === 0 || this.lastT < this.nextEnd - this.duration) && t >= this.nextEnd) {
+        // the next window(s) would be empty (a gap in the data): start over with this sample
         while (this.n > 0) this.popFront();
         this.head = 0;
         this.nextEnd = Math.ceil((t + this.duration) / this.hop) * this.hop;
@@ -465,8 +471,15 @@ export class ChannelWindow {
     s.n = n;
     momentsFromShifted(s, this.c, n, this.S1, this.S2, this.S3, this.S4);
     const m = s.mean - this.c;
-    // the mean drifted far from the reference value: the shifted sums lose digits; recompute
-    if (!this.exact && m * m > 16 * (s.m2 / n) && Math.abs(m) > 1e-10 * Math.abs(this.c)) {
+    // Recompute when the sums have lost digits: the mean drifted more than 4 std away from the
+    // reference c, or the variance fell 16x below the largest sum of squares the running sums
+    // carried since the last recompute (their rounding errors scale with it). The second terms
+    // keep a constant (stuck) signal from recomputing at every window.
+    const c2 = this.c * this.c;
+    if (!this.exact && (
+      (m * m > 16 * (s.m2 / n) && m * m > 1e-20 * c2) ||
+      (this.S2peak > 16 * s.m2 && this.S2peak > 1e-24 * n * c2 && this.S2peak > 0 && n > 1)
+    )) {
       this.recompute();
       this.driftRecomputes++;
       momentsFromShifted(s, this.c, n, this.S1, this.S2, this.S3, this.S4);

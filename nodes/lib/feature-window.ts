@@ -1,0 +1,450 @@
+/**
+ * The feature window: turns samples messages into feature vectors (see messages.ts).
+ * Pure TypeScript; the Node-RED glue is nodes/mlops-feature-window.ts.
+ */
+import { BandSpec, bandCount } from './fft';
+import {
+  ChannelWindow, FEATURE_NAMES, FeatureName, Strategy, minSamplesFor,
+} from './running-window';
+
+export { FEATURE_NAMES, FUSED_MIN_HOP } from './running-window';
+export type { FeatureName, Strategy } from './running-window';
+
+/** Channels created from the input when no channel list is configured, at most. */
+export const MAX_AUTO_CHANNELS = 256;
+/** Largest count window / time-window sample cap accepted. */
+export const MAX_WINDOW = 1 << 22;
+
+export type BadSamplePolicy = 'skip' | 'hold' | 'reset';
+export type OutputMode = 'combined' | 'channel';
+
+export interface FeatureWindowConfig {
+  /** channel names in output order; empty: channels in order of first appearance. */
+  channels: string[];
+  kind: 'count' | 'time';
+  /** count windows: samples per window */
+  size: number;
+  /** count windows: samples between windows */
+  hop: number;
+  /** time windows: window length in ms */
+  duration: number;
+  /** time windows: ms between window ends */
+  hopMs: number;
+  /** time windows: most samples held per channel */
+  maxSamples: number;
+  features: FeatureName[];
+  /** channels that get FFT band energies; '*' = all */
+  fftChannels: string[] | '*';
+  bands: BandSpec | null;
+  /** nominal sample rate in Hz (0 = unknown): band edges in Hz, batch timestamps */
+  sampleRate: number;
+  badSample: BadSamplePolicy;
+  output: OutputMode;
+  strategy: Strategy;
+  maxChannels: number;
+}
+
+/** A configuration or input problem; `code` is the i18n key under `errors.` */
+export class FeatureWindowError extends Error {
+  constructor(readonly code: string, readonly params: Record<string, string | number> = {}) {
+    super(`${code} ${JSON.stringify(params)}`);
+    this.name = 'FeatureWindowError';
+  }
+}
+
+/** The raw node properties as the editor stores them. */
+export interface RawFeatureWindowConfig {
+  channels?: string;
+  windowKind?: string;
+  windowType?: string;
+  size?: number | string;
+  hop?: number | string;
+  duration?: number | string;
+  hopMs?: number | string;
+  maxSamples?: number | string;
+  features?: string | string[];
+  fftChannels?: string;
+  bands?: number | string;
+  bandEdges?: string;
+  sampleRate?: number | string;
+  badSample?: string;
+  output?: string;
+  strategy?: string;
+}
+
+export function splitList(s: unknown): string[] {
+  if (Array.isArray(s)) return s.map(String).map((x) => x.trim()).filter((x) => x.length > 0);
+  if (typeof s !== 'string') return [];
+  return s.split(/[,\n]/).map((x) => x.trim()).filter((x) => x.length > 0);
+}
+
+function num(v: unknown, dflt: number): number {
+  if (v === undefined || v === null || v === '') return dflt;
+  const n = typeof v === 'number' ? v : Number(v);
+  return n;
+}
+
+function intIn(name: string, v: number, lo: number, hi: number): number {
+  if (!Number.isInteger(v) || v < lo || v > hi) throw new FeatureWindowError('range', { name, value: String(v), min: lo, max: hi });
+  return v;
+}
+
+/** Validate the editor's properties; throws FeatureWindowError (codes under `errors.`). */
+export function parseConfig(raw: RawFeatureWindowConfig): FeatureWindowConfig {
+  const channels = splitList(raw.channels);
+  if (new Set(channels).size !== channels.length) throw new FeatureWindowError('duplicateChannel');
+  const kind = (raw.windowKind ?? 'count') as 'count' | 'time';
+  if (kind !== 'count' && kind !== 'time') throw new FeatureWindowError('windowKind', { value: String(kind) });
+  const tumbling = raw.windowType === 'tumbling';
+  if (raw.windowType !== undefined && raw.windowType !== '' && raw.windowType !== 'tumbling' && raw.windowType !== 'sliding') {
+    throw new FeatureWindowError('windowType', { value: String(raw.windowType) });
+  }
+  const featureList = splitList(raw.features ?? FEATURE_NAMES.join(','));
+  for (const f of featureList) {
+    if (!(FEATURE_NAMES as readonly string[]).includes(f)) throw new FeatureWindowError('feature', { value: f, allowed: FEATURE_NAMES.join(', ') });
+  }
+  const features = FEATURE_NAMES.filter((f) => featureList.includes(f));
+  const fftRaw = typeof raw.fftChannels === 'string' ? raw.fftChannels.trim() : '';
+  const fftChannels: string[] | '*' = fftRaw === '*' ? '*' : splitList(fftRaw);
+  const sampleRate = num(raw.sampleRate, 0);
+  if (!(sampleRate >= 0) || !Number.isFinite(sampleRate)) throw new FeatureWindowError('sampleRate', { value: String(raw.sampleRate) });
+  let bands: BandSpec | null = null;
+  const hasFft = fftChannels === '*' || fftChannels.length > 0;
+  if (hasFft) {
+    const edges = splitList(raw.bandEdges).map(Number);
+    if (edges.length > 0) {
+      if (edges.length < 2 || edges.some((e) => !Number.isFinite(e) || e < 0) || edges.some((e, i) => i > 0 && e <= edges[i - 1])) {
+        throw new FeatureWindowError('bandEdges', { value: String(raw.bandEdges) });
+      }
+      if (!(sampleRate > 0)) throw new FeatureWindowError('edgesNeedRate');
+      bands = { edgesHz: edges, sampleRate };
+    } else {
+      bands = { count: intIn('bands', num(raw.bands, 8), 1, 1024) };
+    }
+  }
+  if (features.length === 0 && !hasFft) throw new FeatureWindowError('noFeatures');
+  const need = minSamplesFor(features);
+  let size = 0, hop = 0, duration = 0, hopMs = 0;
+  let maxSamples = 0;
+  if (kind === 'count') {
+    size = intIn('size', num(raw.size, 1024), 1, MAX_WINDOW);
+    hop = tumbling ? size : intIn('hop', num(raw.hop, 1), 1, MAX_WINDOW);
+    if (size < need) throw new FeatureWindowError('sizeTooSmall', { size, need });
+  } else {
+    duration = num(raw.duration, 1000);
+    if (!(duration > 0) || !Number.isFinite(duration)) throw new FeatureWindowError('range', { name: 'duration', value: String(raw.duration), min: 1, max: 'inf' });
+    hopMs = tumbling ? duration : num(raw.hopMs, duration);
+    if (!(hopMs > 0) || !Number.isFinite(hopMs)) throw new FeatureWindowError('range', { name: 'hopMs', value: String(raw.hopMs), min: 1, max: 'inf' });
+    maxSamples = intIn('maxSamples', num(raw.maxSamples, 65536), Math.max(need, 2), MAX_WINDOW);
+  }
+  const badSample = (raw.badSample || 'skip') as BadSamplePolicy;
+  if (!['skip', 'hold', 'reset'].includes(badSample)) throw new FeatureWindowError('badSample', { value: badSample });
+  const output = (raw.output || 'combined') as OutputMode;
+  if (output !== 'combined' && output !== 'channel') throw new FeatureWindowError('output', { value: output });
+  const strategy = (raw.strategy || 'auto') as Strategy;
+  if (!['auto', 'incremental', 'fused'].includes(strategy)) throw new FeatureWindowError('strategy', { value: strategy });
+  return {
+    channels, kind, size, hop, duration, hopMs, maxSamples, features, fftChannels, bands, sampleRate,
+    badSample, output, strategy, maxChannels: MAX_AUTO_CHANNELS,
+  };
+}
+
+/** One completed output (a FeaturesMessage's payload and features, plus the channel in per-channel mode). */
+export interface FeatureOutput {
+  payload: number[];
+  names: string[];
+  window: { start: number; end: number; count: number };
+  /** per-channel mode: the channel */
+  channel?: string;
+}
+
+/** What the node reports through (rate-limited) warnings. */
+export type IssueKind = 'badValue' | 'outOfOrder' | 'tooManyChannels' | 'overflow';
+
+interface Channel {
+  name: string;
+  win: ChannelWindow;
+  names: string[];
+  lastGood: number;
+  latest: number[] | null;
+  start: number;
+  end: number;
+  count: number;
+  fresh: boolean;
+  overflowSeen: number;
+}
+
+interface Entry {
+  ch: Channel;
+  values: ArrayLike<unknown>;
+  len: number;
+  i: number;
+  tsArr: ArrayLike<unknown> | null;
+  tsScalar: number;
+  step: number;
+  bad: boolean;
+}
+
+export interface IngestOptions {
+  topic?: unknown;
+  timestamps?: unknown;
+  quality?: unknown;
+  /** arrival time, ms */
+  now: number;
+}
+
+function isNumArray(v: unknown): v is ArrayLike<unknown> {
+  return Array.isArray(v) || (ArrayBuffer.isView(v) && !(v instanceof DataView));
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (ArrayBuffer.isView(v)) return v.constructor.name;
+  return typeof v;
+}
+
+/** The multi-channel feature window. Feed it payloads with `ingest`; it returns the completed outputs. */
+export class FeatureWindow {
+  readonly config: FeatureWindowConfig;
+  private readonly byName = new Map<string, Channel>();
+  private readonly order: Channel[] = [];
+  private combinedNames: string[] | null = null;
+  private pending: FeatureOutput[] = [];
+  /** outputs produced so far */
+  outputs = 0;
+  /** channel windows completed so far */
+  windows = 0;
+  /** called for each problem sample (the node rate-limits its warnings) */
+  onIssue: ((kind: IssueKind, channel: string) => void) | null = null;
+
+  constructor(config: FeatureWindowConfig) {
+    this.config = config;
+    for (const name of config.channels) this.addChannel(name);
+  }
+
+  get channelCount(): number { return this.order.length; }
+  get channelNames(): string[] { return this.order.map((c) => c.name); }
+
+  /** The channel's window (tests and the bench reach the statistics through it). */
+  channelWindow(name: string): ChannelWindow | undefined { return this.byName.get(name)?.win; }
+
+  /** Output names in order (combined mode: of all channels). */
+  names(): string[] {
+    if (!this.combinedNames) {
+      const n: string[] = [];
+      for (const c of this.order) n.push(...c.names);
+      this.combinedNames = n;
+    }
+    return this.combinedNames;
+  }
+
+  private addChannel(name: string): Channel {
+    const cfg = this.config;
+    const fft = cfg.fftChannels === '*' || cfg.fftChannels.includes(name);
+    const bands = fft ? cfg.bands : null;
+    const win = new ChannelWindow({
+      kind: cfg.kind,
+      size: cfg.size,
+      duration: cfg.duration,
+      hop: cfg.kind === 'count' ? cfg.hop : cfg.hopMs,
+      maxSamples: cfg.maxSamples,
+      features: cfg.features,
+      bands,
+      strategy: cfg.strategy,
+    });
+    const names = cfg.features.map((f) => `${name}.${f}`);
+    if (bands) for (let b = 0; b < bandCount(bands); b++) names.push(`${name}.band${b}`);
+    const ch: Channel = {
+      name, win, names, lastGood: NaN, latest: null, start: 0, end: 0, count: 0, fresh: false, overflowSeen: 0,
+    };
+    win.onWindow = (values, start, end, count) => {
+      this.windows++;
+      if (this.config.output === 'channel') {
+        this.pending.push({ payload: values, names: ch.names, window: { start, end, count }, channel: ch.name });
+        this.outputs++;
+      } else {
+        ch.latest = values; ch.start = start; ch.end = end; ch.count = count; ch.fresh = true;
+      }
+    };
+    this.byName.set(name, ch);
+    this.order.push(ch);
+    this.combinedNames = null;
+    return ch;
+  }
+
+  private channel(name: string): Channel | null {
+    const ch = this.byName.get(name);
+    if (ch) return ch;
+    if (this.config.channels.length > 0) return null; // not configured: ignored
+    if (this.order.length >= this.config.maxChannels) {
+      this.issue('tooManyChannels', name);
+      return null;
+    }
+    return this.addChannel(name);
+  }
+
+  private issue(kind: IssueKind, channel: string): void {
+    if (this.onIssue) this.onIssue(kind, channel);
+  }
+
+  /** Drop all buffered samples (channels stay). */
+  reset(): void {
+    for (const c of this.order) { c.win.reset(); c.latest = null; c.fresh = false; c.lastGood = NaN; }
+  }
+
+  /**
+   * Feed one message. `payload` is a number or number array (channel = topic), or an object
+   * {channel: number | number[] | Float64Array}. Returns the completed outputs, oldest first.
+   * Throws FeatureWindowError for input of the wrong type.
+   */
+  ingest(payload: unknown, opts: IngestOptions): FeatureOutput[] {
+    const entries: Entry[] = [];
+    const tsObj = opts.timestamps;
+    const qObj = opts.quality && typeof opts.quality === 'object' ? (opts.quality as Record<string, unknown>) : null;
+    if (typeof payload === 'number' || isNumArray(payload)) {
+      const topic = opts.topic;
+      if ((typeof topic !== 'string' || topic === '') && typeof topic !== 'number') {
+        throw new FeatureWindowError('noTopic', { type: typeName(payload) });
+      }
+      const name = String(topic);
+      // timestamps: a number / array, or an object keyed by the channel
+      const ts = tsObj !== null && typeof tsObj === 'object' && !isNumArray(tsObj) ? (tsObj as Record<string, unknown>)[name] : tsObj;
+      const e = this.entry(name, payload, ts, qObj, opts.now);
+      if (e) entries.push(e);
+    } else if (payload !== null && typeof payload === 'object' && !(payload instanceof Date) && !Buffer.isBuffer(payload)) {
+      const p = payload as Record<string, unknown>;
+      const tsRec = tsObj !== null && typeof tsObj === 'object' && !isNumArray(tsObj) ? (tsObj as Record<string, unknown>) : null;
+      if (this.config.channels.length > 0) {
+        // configured channels: only those, in configured order
+        for (const c of this.order) {
+          if (Object.prototype.hasOwnProperty.call(p, c.name)) {
+            const e = this.entry(c.name, p[c.name], tsRec ? tsRec[c.name] : undefined, qObj, opts.now);
+            if (e) entries.push(e);
+          }
+        }
+      } else {
+        for (const name of Object.keys(p)) {
+          const e = this.entry(name, p[name], tsRec ? tsRec[name] : undefined, qObj, opts.now);
+          if (e) entries.push(e);
+        }
+      }
+    } else {
+      throw new FeatureWindowError('badPayload', { type: typeName(payload) });
+    }
+    // lockstep: each round feeds every channel until it completes one window, so that windows
+    // of aligned channels in one batch pair up in combined mode
+    let active = entries.length;
+    while (active > 0) {
+      active = 0;
+      for (let k = 0; k < entries.length; k++) {
+        const e = entries[k];
+        if (e.i >= e.len) continue;
+        this.feedUntilWindow(e);
+        if (e.i < e.len) active++;
+      }
+      if (this.config.output === 'combined') this.tryCombined();
+    }
+    for (const c of this.order) {
+      if (c.win.overflowed !== c.overflowSeen) { c.overflowSeen = c.win.overflowed; this.issue('overflow', c.name); }
+    }
+    const out = this.pending;
+    this.pending = [];
+    return out;
+  }
+
+  private entry(name: string, v: unknown, ts: unknown, q: Record<string, unknown> | null, now: number): Entry | null {
+    const ch = this.channel(name);
+    if (!ch) return null;
+    const values: ArrayLike<unknown> = isNumArray(v) ? v : [v];
+    const len = values.length;
+    let tsArr: ArrayLike<unknown> | null = null;
+    let tsScalar = now;
+    if (isNumArray(ts)) {
+      if (ts.length !== len) throw new FeatureWindowError('timestampsLength', { channel: name, timestamps: ts.length, values: len });
+      tsArr = ts;
+    } else if (typeof ts === 'number' && Number.isFinite(ts)) {
+      tsScalar = ts;
+    } else if (ts instanceof Date && Number.isFinite(ts.getTime())) {
+      tsScalar = ts.getTime();
+    }
+    const qual = q ? q[name] : undefined;
+    const bad = !!qual && typeof qual === 'object' && (qual as { good?: unknown }).good === false;
+    const step = this.config.sampleRate > 0 ? 1000 / this.config.sampleRate : 0;
+    return { ch, values, len, i: 0, tsArr, tsScalar, step, bad };
+  }
+
+  private feedUntilWindow(e: Entry): void {
+    const ch = e.ch;
+    const win = ch.win;
+    const values = e.values;
+    const policy = this.config.badSample;
+    const last = e.len - 1;
+    while (e.i < e.len) {
+      const i = e.i++;
+      let v = values[i] as number;
+      let t: number;
+      if (e.tsArr) {
+        const tv = e.tsArr[i];
+        t = typeof tv === 'number' && Number.isFinite(tv) ? tv : e.tsScalar;
+      } else {
+        t = e.tsScalar - (last - i) * e.step;
+      }
+      if (e.bad || typeof v !== 'number' || !Number.isFinite(v)) {
+        this.issue('badValue', ch.name);
+        if (policy === 'reset') { win.reset(); ch.lastGood = NaN; continue; }
+        if (policy === 'hold' && ch.lastGood === ch.lastGood) v = ch.lastGood;
+        else continue;
+      }
+      if (t < win.lastT) {
+        this.issue('outOfOrder', ch.name);
+        if (policy === 'skip') continue;
+        if (policy === 'hold') t = win.lastT;
+        else { win.reset(); }
+      }
+      ch.lastGood = v;
+      if (win.push(v, t) > 0) return;
+    }
+  }
+
+  private tryCombined(): void {
+    const order = this.order;
+    if (order.length === 0) return;
+    for (let k = 0; k < order.length; k++) if (!order[k].fresh) return;
+    const payload: number[] = [];
+    let start = Infinity, end = -Infinity, count = Infinity;
+    for (let k = 0; k < order.length; k++) {
+      const c = order[k];
+      const v = c.latest as number[];
+      for (let j = 0; j < v.length; j++) payload.push(v[j]);
+      if (c.start < start) start = c.start;
+      if (c.end > end) end = c.end;
+      if (c.count < count) count = c.count;
+      c.fresh = false;
+    }
+    this.pending.push({ payload, names: this.names(), window: { start, end, count } });
+    this.outputs++;
+  }
+}
+
+/**
+ * Rate limit for warnings: the first of a kind passes at once, then at most one per `intervalMs`,
+ * reporting how many were held back in between.
+ */
+export class RateLimiter {
+  private readonly last = new Map<string, { at: number; suppressed: number }>();
+  constructor(readonly intervalMs = 10000) {}
+
+  /** Returns the number of occurrences this warning stands for (>= 1), or 0 to stay quiet. */
+  hit(kind: string, now: number): number {
+    const s = this.last.get(kind);
+    if (!s) { this.last.set(kind, { at: now, suppressed: 0 }); return 1; }
+    if (now - s.at >= this.intervalMs) {
+      const n = s.suppressed + 1;
+      s.at = now; s.suppressed = 0;
+      return n;
+    }
+    s.suppressed++;
+    return 0;
+  }
+}
