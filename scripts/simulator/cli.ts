@@ -8,7 +8,8 @@
  * `--help` lists every option.
  */
 import { parseArgs } from "node:util";
-import { SIMULATOR_VARIABLES, startSimulator, type SecurityModeName, type SecurityPolicyName, type SimulatorOptions } from "./server";
+// server.ts (and node-opcua) is loaded only after the arguments are parsed, so --help is instant.
+import type { SecurityModeName, SecurityPolicyName, SimulatorOptions } from "./server";
 
 const HELP = `Rotating-machine simulator served over OPC UA
 
@@ -121,6 +122,7 @@ async function main(): Promise<void> {
   });
 
   const t0 = Date.now();
+  const { SIMULATOR_VARIABLES, startSimulator } = await import("./server");
   const sim = await startSimulator(clean(options));
   console.log(`machine simulator listening on ${sim.endpointUrl} (started in ${Date.now() - t0} ms)`);
   if (!values.quiet) {
