@@ -104,6 +104,9 @@ export interface Simulator {
   /** The sample published last (undefined before the first tick). */
   readonly lastSample: MachineSample | undefined;
   readonly running: boolean;
+  /** Sessions and subscriptions open on the server now (0 while stopped). */
+  readonly sessionCount: number;
+  readonly subscriptionCount: number;
   /** Start (again) on the same port with the same certificate; simulated time continues. */
   start(): Promise<void>;
   /** Stop fast (shutdown(0)); start() or restart() bring it back. */
@@ -230,6 +233,14 @@ class SimulatorImpl extends EventEmitter implements Simulator {
 
   get running(): boolean {
     return this.server !== undefined;
+  }
+
+  get sessionCount(): number {
+    return this.server?.engine.currentSessionCount ?? 0;
+  }
+
+  get subscriptionCount(): number {
+    return this.server?.engine.currentSubscriptionCount ?? 0;
   }
 
   simulatedClock(): Date {

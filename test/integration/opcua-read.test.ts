@@ -3,9 +3,9 @@
  * Node-RED (node-red-node-test-helper) and through the library alone.
  */
 import { expect } from 'chai';
+import type { EventEmitter } from 'events';
 import * as fs from 'fs';
 import * as path from 'path';
-import type { OPCUAServer } from 'node-opcua-server';
 import { startSimulator, NODE_IDS, type Simulator } from '../../scripts/simulator/server';
 import { OpcuaConnection, type StateInfo } from '../../nodes/lib/opcua/connection';
 import { ChannelSubscription } from '../../nodes/lib/opcua/reader';
@@ -22,9 +22,6 @@ const CHANNELS = [
 ];
 const USER = { username: 'operator', password: 'r1ght-pa55' };
 
-function serverEngine(sim: Simulator) {
-  return (sim as unknown as { server: OPCUAServer }).server.engine;
-}
 
 type Msg = SamplesMessage & { _msgid: string };
 
@@ -64,13 +61,13 @@ describe('opcua read (integration, real OPC UA server)', function () {
 
   function collect(id = 'out'): Msg[] {
     const got: Msg[] = [];
-    helper.getNode(id).on('input', (m: Msg) => got.push(m));
+    (helper.getNode(id) as unknown as EventEmitter).on('input', (m: Msg) => got.push(m));
     return got;
   }
 
   function statuses(id = 'r'): Array<{ fill?: string; text?: string }> {
     const s: Array<{ fill?: string; text?: string }> = [];
-    helper.getNode(id).on('call:status', (call: { args: [{ fill?: string; text?: string }] }) => s.push(call.args[0]));
+    (helper.getNode(id) as unknown as EventEmitter).on('call:status', (call: { args: [{ fill?: string; text?: string }] }) => s.push(call.args[0]));
     return s;
   }
 
@@ -92,7 +89,7 @@ describe('opcua read (integration, real OPC UA server)', function () {
     expect(vib.length).to.be.greaterThan(5);
     for (let i = 1; i < vib.length; i++) expect(vib[i]).to.be.greaterThan(vib[i - 1]);
     await waitFor('status subscribed', () => st.find((s) => s.fill === 'green'));
-    expect(serverEngine(sim).currentSessionCount).to.equal(1);
+    expect(sim.sessionCount).to.equal(1);
   });
 
   it('passes bad quality on, marked, without dropping or zeroing the value', async () => {
@@ -127,21 +124,21 @@ describe('opcua read (integration, real OPC UA server)', function () {
     const a = collect('out');
     const b = collect('out2');
     await waitFor('messages on both', () => (a.length > 2 && b.length > 0 ? true : undefined));
-    expect(serverEngine(sim).currentSessionCount).to.equal(1);
-    expect(serverEngine(sim).currentSubscriptionCount).to.equal(2);
+    expect(sim.sessionCount).to.equal(1);
+    expect(sim.subscriptionCount).to.equal(2);
   });
 
   it('reads once per input message in read mode, keeping the message', async () => {
     await helper.load([endpointNode, readNode], flow({ mode: 'read' }));
     const got = collect();
     const r = helper.getNode('r');
-    await waitFor('connected', () => (r as unknown as { status: unknown }) && serverEngine(sim).currentSessionCount === 1 ? true : undefined);
+    await waitFor('connected', () => (sim.sessionCount === 1 ? true : undefined));
     await sleep(200);
     r.receive({ payload: 'go', keep: 'me' } as never);
     const m = await waitFor('read result', () => got[0]);
     expect(Object.keys(m.payload).sort()).to.deep.equal(['current', 'speed', 'temperature', 'vibration']);
     expect((m as unknown as { keep: string }).keep).to.equal('me');
-    expect(serverEngine(sim).currentSubscriptionCount).to.equal(0);
+    expect(sim.subscriptionCount).to.equal(0);
   });
 
   it('reports a read while disconnected through done(err) to a Catch node', async () => {
@@ -171,8 +168,8 @@ describe('opcua read (integration, real OPC UA server)', function () {
     const before = got.length;
     await sim.start();
     await waitFor('messages after restart', () => (got.length >= before + 10 ? true : undefined), 30000);
-    expect(serverEngine(sim).currentSessionCount).to.equal(1);
-    expect(serverEngine(sim).currentSubscriptionCount).to.equal(1);
+    expect(sim.sessionCount).to.equal(1);
+    expect(sim.subscriptionCount).to.equal(1);
     // No duplicate deliveries: every vibration timestamp after the restart arrives once.
     const after = got.slice(before).filter((m) => 'vibration' in m.payload).map((m) => m.timestamps.vibration);
     expect(new Set(after).size).to.equal(after.length);
@@ -186,7 +183,7 @@ describe('opcua read (integration, real OPC UA server)', function () {
     const t0 = Date.now();
     await helper.unload();
     expect(Date.now() - t0).to.be.lessThan(5000);
-    await waitFor('session closed on the server', () => (serverEngine(sim).currentSessionCount === 0 ? true : undefined), 5000);
+    await waitFor('session closed on the server', () => (sim.sessionCount === 0 ? true : undefined), 5000);
   });
 
   describe('security', () => {
@@ -195,7 +192,7 @@ describe('opcua read (integration, real OPC UA server)', function () {
       await helper.load([endpointNode, readNode], f, { ep: { user: USER.username, password: USER.password } });
       const got = collect();
       await waitFor('messages', () => got[3]);
-      const session = serverEngine(sim).currentSessionCount;
+      const session = sim.sessionCount;
       expect(session).to.equal(1);
       expect(JSON.stringify(f)).to.not.include(USER.password);
     });
