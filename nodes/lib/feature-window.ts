@@ -176,6 +176,7 @@ interface Channel {
 
 interface Entry {
   ch: Channel;
+  name: string;
   values: ArrayLike<unknown>;
   len: number;
   i: number;
@@ -332,6 +333,13 @@ export class FeatureWindow {
     } else {
       throw new FeatureWindowError('badPayload', { type: typeName(payload) });
     }
+    // resolve channels only now: a message that fails validation creates none
+    let k0 = 0;
+    for (const e of entries) {
+      const ch = this.channel(e.name);
+      if (ch) { e.ch = ch; entries[k0++] = e; }
+    }
+    entries.length = k0;
     // lockstep: each round feeds every channel until it completes one window, so that windows
     // of aligned channels in one batch pair up in combined mode
     let active = entries.length;
@@ -354,8 +362,6 @@ export class FeatureWindow {
   }
 
   private entry(name: string, v: unknown, ts: unknown, q: Record<string, unknown> | null, now: number): Entry | null {
-    const ch = this.channel(name);
-    if (!ch) return null;
     const values: ArrayLike<unknown> = isNumArray(v) ? v : [v];
     const len = values.length;
     let tsArr: ArrayLike<unknown> | null = null;
@@ -371,7 +377,8 @@ export class FeatureWindow {
     const qual = q ? q[name] : undefined;
     const bad = !!qual && typeof qual === 'object' && (qual as { good?: unknown }).good === false;
     const step = this.config.sampleRate > 0 ? 1000 / this.config.sampleRate : 0;
-    return { ch, values, len, i: 0, tsArr, tsScalar, step, bad };
+    // the channel itself is resolved (and possibly created) once the whole message is valid
+    return { ch: null as unknown as Channel, name, values, len, i: 0, tsArr, tsScalar, step, bad };
   }
 
   private feedUntilWindow(e: Entry): void {
