@@ -186,6 +186,20 @@ describe('opcua read (integration, real OPC UA server)', function () {
     await waitFor('session closed on the server', () => (sim.sessionCount === 0 ? true : undefined), 5000);
   });
 
+  it('redeploys 30 times without leaking sessions, subscriptions or handles', async () => {
+    const handles = () => (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().length;
+    let baseline = 0;
+    for (let i = 0; i < 30; i++) {
+      await helper.load([endpointNode, readNode], flow());
+      const got = collect();
+      await waitFor(`messages in deploy ${i}`, () => got[0]);
+      await helper.unload();
+      if (i === 2) baseline = handles();
+    }
+    await waitFor('sessions closed on the server', () => (sim.sessionCount === 0 && sim.subscriptionCount === 0 ? true : undefined), 5000);
+    expect(handles()).to.be.at.most(baseline + 2);
+  });
+
   describe('security', () => {
     it('connects with SignAndEncrypt and username/password, credentials kept out of the flow', async () => {
       const f = flow({}, { securityMode: 'SignAndEncrypt', securityPolicy: 'Basic256Sha256', authType: 'username', trustOnFirstUse: true });
