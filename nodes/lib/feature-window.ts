@@ -388,6 +388,14 @@ export class FeatureWindow {
     const policy = this.config.badSample;
     const last = e.len - 1;
     while (e.i < e.len) {
+      if (!e.bad) {
+        // fast path: a run of good samples, until a window completes or a problem sample
+        const i0 = e.i;
+        e.i = win.pushRun(values, e.i, e.len, e.tsArr, e.tsScalar, e.step, last);
+        if (e.i > i0) ch.lastGood = values[e.i - 1] as number;
+        if (win.stop === 0) return;
+      }
+      // a problem sample: apply the policy
       const i = e.i++;
       let v = values[i] as number;
       let t: number;
@@ -418,6 +426,14 @@ export class FeatureWindow {
     const order = this.order;
     if (order.length === 0) return;
     for (let k = 0; k < order.length; k++) if (!order[k].fresh) return;
+    if (order.length === 1) {
+      // one channel: its vector is the output (no copy)
+      const c = order[0];
+      c.fresh = false;
+      this.pending.push({ payload: c.latest as number[], names: this.names(), window: { start: c.start, end: c.end, count: c.count } });
+      this.outputs++;
+      return;
+    }
     const payload: number[] = [];
     let start = Infinity, end = -Infinity, count = Infinity;
     for (let k = 0; k < order.length; k++) {

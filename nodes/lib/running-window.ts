@@ -25,13 +25,14 @@ export type FeatureName = (typeof FEATURE_NAMES)[number];
 
 /**
  * Hop (in samples) from which the fused recompute is chosen over running sums (strategy 'auto').
- * Measured with bench/feature-window.bench.ts on the 2-core build machine at W=1024: the
- * incremental path costs a constant ~35-45 ns/sample; the fused path about 2*W*~1.1 ns per window,
- * i.e. it is faster from a hop of roughly 48-64 samples at W=1024. A window no longer than
- * FUSED_MIN_HOP * 4 samples also uses the fused path, since its whole recompute is cheaper than
- * maintaining the deques. Tumbling windows (hop >= size) always use the fused path.
+ * Measured with bench/feature-window.bench.ts on the 2-core build machine at W=1024, all features:
+ * the incremental path runs at a near-constant ~10-14 M samples/s whatever the hop (per-sample
+ * updates plus one O(1) vector per window); the fused path costs ~2 passes over W per window and
+ * overtook it between hop 56 and hop 96 in three runs (equal at 80 in the last). A window of at most
+ * FUSED_MIN_HOP * 4 samples also uses the fused path (its recompute is cheap). Tumbling windows
+ * (hop >= size) always use the fused path.
  */
-export const FUSED_MIN_HOP = 64;
+export const FUSED_MIN_HOP = 80;
 
 export type Strategy = 'auto' | 'incremental' | 'fused';
 
@@ -288,6 +289,121 @@ export class ChannelWindow {
     return emitted;
   }
 
+  /** Why the last pushRun stopped: 0 a window completed or the run ended, 1 a bad value, 2 an older timestamp. */
+  stop = 0;
+
+  /**
+   * The hot path for batches: push values[i..end) (timestamps tsArr[i], or tsScalar - (last - i) * step)
+   * until a window completes (that sample included), a value is not a finite number (stop = 1) or a
+   * timestamp is older than the previous one (stop = 2); the offending sample is not consumed.
+   * Returns the index of the next unconsumed sample. Same results as push(); for count windows the
+   * state lives in locals for the whole run (several times faster than push per sample).
+   */
+  pushRun(values: ArrayLike<unknown>, i: number, end: number, tsArr: ArrayLike<unknown> | null, tsScalar: number, step: number, last: number): number {
+    this.stop = 0;
+    if (this.kind !== 'count') {
+      for (; i < end; i++) {
+        const v = values[i];
+        if (typeof v !== 'number' || v - v !== 0) { this.stop = 1; return i; }
+        let t: number;
+        if (tsArr) { const tv = tsArr[i]; t = typeof tv === 'number' && tv - tv === 0 ? tv : tsScalar; } else t = tsScalar - (last - i) * step;
+        if (t < this.lastT) { this.stop = 2; return i; }
+        if (this.push(v, t) > 0) return i + 1;
+      }
+      return i;
+    }
+    const vals = this.vals, tsb = this.ts, mask = this.mask, size = this.size, hop = this.hop;
+    const fused = this.fused, needHigh = this.needHigh, needSlope = this.needSlope, needMinMax = this.needMinMax;
+    let head = this.head, n = this.n, total = this.total, sinceEmit = this.sinceEmit, lastT = this.lastT;
+    let c = this.c, base = this.base, S1 = this.S1, S2 = this.S2, S3 = this.S3, S4 = this.S4;
+    let U1 = this.U1, U2 = this.U2, UD = this.UD, S2peak = this.S2peak, sinceRecompute = this.sinceRecompute;
+    let maxV = this.maxV, maxI = this.maxI, minV = this.minV, minI = this.minI;
+    let maxHead = this.maxHead, maxLen = this.maxLen, minHead = this.minHead, minLen = this.minLen;
+    let emitted = false;
+    for (; i < end; i++) {
+      const v = values[i];
+      if (typeof v !== 'number' || v - v !== 0) { this.stop = 1; break; }
+      let t: number;
+      if (tsArr) { const tv = tsArr[i]; t = typeof tv === 'number' && tv - tv === 0 ? tv : tsScalar; } else t = tsScalar - (last - i) * step;
+      if (t < lastT) { this.stop = 2; break; }
+      if (n === size) {
+        if (!fused && n > 1) {
+          const d = vals[head] - c;
+          const d2 = d * d;
+          S1 -= d; S2 -= d2;
+          if (needHigh) { S3 -= d2 * d; S4 -= d2 * d2; }
+          if (needSlope) { const u = total - n - base; U1 -= u; U2 -= u * u; UD -= u * d; }
+          if (needMinMax) {
+            const idx = total - n;
+            if (maxLen > 0 && maxI[maxHead] === idx) { maxHead = (maxHead + 1) & mask; maxLen--; }
+            if (minLen > 0 && minI[minHead] === idx) { minHead = (minHead + 1) & mask; minLen--; }
+          }
+        }
+        head = (head + 1) & mask;
+        n--;
+      }
+      const pos = (head + n) & mask;
+      vals[pos] = v;
+      tsb[pos] = t;
+      n++;
+      lastT = t;
+      total++;
+      if (!fused) {
+        if (n === 1) {
+          S1 = S2 = S3 = S4 = U1 = U2 = UD = S2peak = 0;
+          maxHead = maxLen = minHead = minLen = 0;
+          sinceRecompute = 0;
+          c = v;
+          base = total - 1;
+        }
+        const d = v - c;
+        const d2 = d * d;
+        S1 += d; S2 += d2;
+        if (needHigh) { S3 += d2 * d; S4 += d2 * d2; }
+        if (needSlope) { const u = total - 1 - base; U1 += u; U2 += u * u; UD += u * d; }
+        if (needMinMax) {
+          const idx = total - 1;
+          let len = maxLen;
+          while (len > 0 && maxV[(maxHead + len - 1) & mask] <= v) len--;
+          let p = (maxHead + len) & mask;
+          maxV[p] = v; maxI[p] = idx; maxLen = len + 1;
+          len = minLen;
+          while (len > 0 && minV[(minHead + len - 1) & mask] >= v) len--;
+          p = (minHead + len) & mask;
+          minV[p] = v; minI[p] = idx; minLen = len + 1;
+        }
+        if (S2 > S2peak) S2peak = S2;
+        if (++sinceRecompute >= n) {
+          this.head = head; this.n = n; this.total = total;
+          this.recompute();
+          c = this.c; base = this.base; S1 = this.S1; S2 = this.S2; S3 = this.S3; S4 = this.S4;
+          U1 = this.U1; U2 = this.U2; UD = this.UD; S2peak = this.S2peak; sinceRecompute = 0;
+          maxV = this.maxV; maxI = this.maxI; minV = this.minV; minI = this.minI;
+          maxHead = this.maxHead; maxLen = this.maxLen; minHead = this.minHead; minLen = this.minLen;
+        }
+      }
+      sinceEmit++;
+      if (n === size && (sinceEmit >= hop || !this.emittedOnce)) {
+        sinceEmit = 0;
+        emitted = true;
+        i++;
+        break;
+      }
+    }
+    this.head = head; this.n = n; this.total = total; this.sinceEmit = sinceEmit; this.lastT = lastT;
+    if (!fused) {
+      this.c = c; this.base = base; this.S1 = S1; this.S2 = S2; this.S3 = S3; this.S4 = S4;
+      this.U1 = U1; this.U2 = U2; this.UD = UD; this.S2peak = S2peak; this.sinceRecompute = sinceRecompute;
+      this.maxHead = maxHead; this.maxLen = maxLen; this.minHead = minHead; this.minLen = minLen;
+      this.exact = false;
+    }
+    if (emitted) {
+      this.emittedOnce = true;
+      this.emit(tsb[head], lastT);
+    }
+    return i;
+  }
+
   private addIncremental(x: number, t: number): void {
     if (this.n === 1) {
       // first sample after reset or after the window emptied: re-anchor
@@ -297,8 +413,9 @@ export class ChannelWindow {
     }
     const d = x - this.c;
     const d2 = d * d;
+    const S2 = this.S2 + d2;
     this.S1 += d;
-    this.S2 += d2;
+    this.S2 = S2;
     if (this.needHigh) { this.S3 += d2 * d; this.S4 += d2 * d2; }
     if (this.needSlope) {
       const u = this.kind === 'count' ? this.total - 1 - this.base : (t - this.base) / 1000;
@@ -310,17 +427,21 @@ export class ChannelWindow {
       const idx = this.total - 1;
       const mask = this.mask;
       // max deque: values decreasing from front to back
+      const maxV = this.maxV;
+      const mh = this.maxHead;
       let len = this.maxLen;
-      while (len > 0 && this.maxV[(this.maxHead + len - 1) & mask] <= x) len--;
-      let p = (this.maxHead + len) & mask;
-      this.maxV[p] = x; this.maxI[p] = idx; this.maxLen = len + 1;
+      while (len > 0 && maxV[(mh + len - 1) & mask] <= x) len--;
+      let p = (mh + len) & mask;
+      maxV[p] = x; this.maxI[p] = idx; this.maxLen = len + 1;
+      const minV = this.minV;
+      const nh = this.minHead;
       len = this.minLen;
-      while (len > 0 && this.minV[(this.minHead + len - 1) & mask] >= x) len--;
-      p = (this.minHead + len) & mask;
-      this.minV[p] = x; this.minI[p] = idx; this.minLen = len + 1;
+      while (len > 0 && minV[(nh + len - 1) & mask] >= x) len--;
+      p = (nh + len) & mask;
+      minV[p] = x; this.minI[p] = idx; this.minLen = len + 1;
     }
     this.exact = false;
-    if (this.S2 > this.S2peak) this.S2peak = this.S2;
+    if (S2 > this.S2peak) this.S2peak = S2;
     if (++this.sinceRecompute >= this.n) this.recompute();
   }
 
@@ -359,40 +480,55 @@ export class ChannelWindow {
     if (n === 0) { this.clearIncremental(); return; }
     const mask = this.mask;
     const h = this.head;
+    const vals = this.vals;
     let sum = 0;
-    for (let i = 0; i < n; i++) sum += this.vals[(h + i) & mask];
+    for (let i = 0; i < n; i++) sum += vals[(h + i) & mask];
     let c = sum / n;
     let corr = 0;
-    for (let i = 0; i < n; i++) corr += this.vals[(h + i) & mask] - c;
+    for (let i = 0; i < n; i++) corr += vals[(h + i) & mask] - c;
     c += corr / n;
     this.c = c;
     const first = this.total - n;
-    this.base = this.kind === 'count' ? first : this.ts[h];
     let S1 = 0, S2 = 0, S3 = 0, S4 = 0, U1 = 0, U2 = 0, UD = 0;
-    this.maxHead = this.maxLen = this.minHead = this.minLen = 0;
-    for (let i = 0; i < n; i++) {
-      const p = (h + i) & mask;
-      const x = this.vals[p];
-      const d = x - c;
-      const d2 = d * d;
-      S1 += d; S2 += d2; S3 += d2 * d; S4 += d2 * d2;
-      const u = this.kind === 'count' ? i : (this.ts[p] - this.base) / 1000;
-      U1 += u; U2 += u * u; UD += u * d;
-      if (this.needMinMax) {
-        const idx = first + i;
-        let len = this.maxLen;
-        while (len > 0 && this.maxV[(this.maxHead + len - 1) & mask] <= x) len--;
-        let q = (this.maxHead + len) & mask;
-        this.maxV[q] = x; this.maxI[q] = idx; this.maxLen = len + 1;
-        len = this.minLen;
-        while (len > 0 && this.minV[(this.minHead + len - 1) & mask] >= x) len--;
-        q = (this.minHead + len) & mask;
-        this.minV[q] = x; this.minI[q] = idx; this.minLen = len + 1;
+    if (this.kind === 'count') {
+      this.base = first;
+      for (let i = 0; i < n; i++) {
+        const d = vals[(h + i) & mask] - c;
+        const d2 = d * d;
+        S1 += d; S2 += d2; S3 += d2 * d; S4 += d2 * d2;
+        U1 += i; U2 += i * i; UD += i * d;
+      }
+    } else {
+      const ts = this.ts;
+      const base = ts[h];
+      this.base = base;
+      for (let i = 0; i < n; i++) {
+        const p = (h + i) & mask;
+        const d = vals[p] - c;
+        const d2 = d * d;
+        const u = (ts[p] - base) / 1000;
+        S1 += d; S2 += d2; S3 += d2 * d; S4 += d2 * d2;
+        U1 += u; U2 += u * u; UD += u * d;
       }
     }
     this.S1 = S1; this.S2 = S2; this.S3 = S3; this.S4 = S4;
     this.S2peak = S2;
     this.U1 = U1; this.U2 = U2; this.UD = UD;
+    if (this.needMinMax) {
+      // deques rebuilt from the window, starting at ring position 0
+      const maxV = this.maxV, maxI = this.maxI, minV = this.minV, minI = this.minI;
+      let ml = 0, nl = 0;
+      for (let i = 0; i < n; i++) {
+        const x = vals[(h + i) & mask];
+        const idx = first + i;
+        while (ml > 0 && maxV[ml - 1] <= x) ml--;
+        maxV[ml] = x; maxI[ml] = idx; ml++;
+        while (nl > 0 && minV[nl - 1] >= x) nl--;
+        minV[nl] = x; minI[nl] = idx; nl++;
+      }
+      this.maxHead = 0; this.maxLen = ml;
+      this.minHead = 0; this.minLen = nl;
+    }
   }
 
   private grow(): void {

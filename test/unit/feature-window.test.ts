@@ -77,13 +77,23 @@ function expectClose(got: number[], xs: number[], axis: number[], features: Feat
 
 interface Emitted { values: number[]; start: number; end: number; count: number }
 
-function run(opts: Partial<ChannelWindowOptions>, xs: ArrayLike<number>, ts?: ArrayLike<number>): { win: ChannelWindow; out: Emitted[] } {
+/** Feed a window sample by sample with push(), or (batch) through the pushRun() hot path. */
+function run(opts: Partial<ChannelWindowOptions>, xs: ArrayLike<number>, ts?: ArrayLike<number>, batch = false): { win: ChannelWindow; out: Emitted[] } {
   const win = new ChannelWindow({
     kind: 'count', size: 64, duration: 0, hop: 1, maxSamples: 0, features: ALL, bands: null, strategy: 'auto', ...opts,
   });
   const out: Emitted[] = [];
   win.onWindow = (values, start, end, count) => out.push({ values, start, end, count });
-  for (let i = 0; i < xs.length; i++) win.push(xs[i], ts ? ts[i] : i * 10);
+  if (batch) {
+    const tsArr = ts ?? Array.from({ length: xs.length }, (_, i) => i * 10);
+    let i = 0;
+    while (i < xs.length) {
+      i = win.pushRun(xs, i, xs.length, tsArr, 0, 0, xs.length - 1);
+      if (win.stop !== 0) throw new Error(`pushRun stopped (${win.stop}) at ${i}`);
+    }
+  } else {
+    for (let i = 0; i < xs.length; i++) win.push(xs[i], ts ? ts[i] : i * 10);
+  }
   return { win, out };
 }
 
@@ -104,6 +114,9 @@ function checkCount(xs: number[], size: number, hop: number, strategy: 'incremen
     expect(o.end).to.equal(e * 10);
     expectClose(o.values, w, axis, ALL, `${what} window ending at ${e}`);
   });
+  // the batch hot path (pushRun) gives bit-identical windows
+  const batched = run({ size, hop, strategy }, xs, undefined, true);
+  expect(batched.out).to.deep.equal(out);
   return out.length;
 }
 
@@ -322,6 +335,7 @@ describe('ChannelWindow time windows vs simple-statistics', () => {
   function checkTime(duration: number, hop: number, strategy: 'incremental' | 'fused' | 'auto', n: number, seed: number): { win: ChannelWindow; count: number } {
     const { xs, ts } = series(n, seed);
     const { win, out } = run({ kind: 'time', size: 0, duration, hop, maxSamples: 1 << 16, strategy }, xs, ts);
+    expect(run({ kind: 'time', size: 0, duration, hop, maxSamples: 1 << 16, strategy }, xs, ts, true).out).to.deep.equal(out);
     // the expected windows: ends at multiples of hop, the first one full after the first sample
     let end = Math.ceil((ts[0] + duration) / hop) * hop;
     const wantEnds: number[] = [];
