@@ -97,10 +97,11 @@ function engineLoop(hop: number): { rate: number } {
 
 /** (b) the node in a real Node-RED flow: batched input (BATCH samples per message), batch output. */
 async function inNodeRed(hop: number): Promise<{ rate: number; msgs: number; rows: number }> {
-  await helper.load(fwNode, [
+  const flow = [
     { id: 'fw', type: 'mlops-feature-window', channels: 'x', size: W, hop, batchOutput: true, wires: [['out']] },
     { id: 'out', type: 'helper' },
-  ]);
+  ];
+  await helper.load(fwNode, flow as Parameters<typeof helper.load>[1]);
   const fw = helper.getNode('fw') as unknown as { receive(m: unknown): void };
   const out = helper.getNode('out') as unknown as { on(e: string, cb: (m: { payload: number[][] }) => void): void };
   // The helper wraps Node.prototype.send in a sinon spy that keeps every message it ever sent
