@@ -375,10 +375,23 @@ export class FeatureWindow {
       tsScalar = ts.getTime();
     }
     const qual = q ? q[name] : undefined;
-    const bad = !!qual && typeof qual === 'object' && (qual as { good?: unknown }).good === false;
+    const isBad = (x: unknown) => !!x && typeof x === 'object' && (x as { good?: unknown }).good === false;
+    let bad = false;
+    let vals = values;
+    if (isNumArray(qual)) {
+      // one quality per sample (opcua read with a queue size above 1): a bad one becomes NaN,
+      // which the bad-sample policy then handles like any other bad value
+      let copy: unknown[] | null = null;
+      for (let j = 0; j < Math.min(len, qual.length); j++) {
+        if (isBad(qual[j])) (copy ??= Array.from(values))[j] = NaN;
+      }
+      if (copy) vals = copy;
+    } else {
+      bad = isBad(qual);
+    }
     const step = this.config.sampleRate > 0 ? 1000 / this.config.sampleRate : 0;
     // the channel itself is resolved (and possibly created) once the whole message is valid
-    return { ch: null as unknown as Channel, name, values, len, i: 0, tsArr, tsScalar, step, bad };
+    return { ch: null as unknown as Channel, name, values: vals, len, i: 0, tsArr, tsScalar, step, bad };
   }
 
   private feedUntilWindow(e: Entry): void {

@@ -552,6 +552,16 @@ describe('FeatureWindow (channels, input forms, output modes, policies)', () => 
       expect(fw.ingest({ a: 3 }, { now: 2 })[0].payload).to.deep.equal([2]);
       expect(issues).to.deep.equal(['badValue']);
     });
+    it('per-sample qualities (a batch from opcua read) mark only the bad samples', () => {
+      const fw = engine({ channels: 'a', size: 2, hop: 1, features: 'mean', output: 'channel' });
+      const issues: string[] = [];
+      fw.onIssue = (k) => issues.push(k);
+      const good = { good: true, status: 'Good', code: 0 };
+      const bad = { good: false, status: 'BadSensorFailure', code: 0x808b0000 };
+      const out = fw.ingest({ a: [1, 100, 3, 5] }, { now: 0, timestamps: { a: [0, 1, 2, 3] }, quality: { a: [good, bad, good, good] } });
+      expect(out.map((o) => o.payload)).to.deep.equal([[2], [4]]);
+      expect(issues).to.deep.equal(['badValue']);
+    });
   });
 
   it('never crashes on junk inside a valid payload object', () => {
