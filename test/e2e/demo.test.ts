@@ -9,7 +9,11 @@ import { spawn, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
+import { chromium } from 'playwright-core';
 import { tmpDir, waitFor } from '../support/red';
+
+const CHROMIUM = '/usr/bin/chromium'; // Debian's chromium; .ci/run installs it
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -48,7 +52,9 @@ describe('npm start (e2e: simulator + headless Node-RED + the demo flow)', funct
     if (child && child.exitCode === null) {
       child.kill('SIGKILL');
     }
-    fs.rmSync(dir, { recursive: true, force: true });
+    // MLOPS_KEEP_E2E=1 keeps the user directory and the screenshots for a look.
+    if (process.env.MLOPS_KEEP_E2E) console.log(`      e2e files kept in ${dir}`);
+    else fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('prints feature vectors computed from the simulator', async () => {
@@ -71,6 +77,64 @@ describe('npm start (e2e: simulator + headless Node-RED + the demo flow)', funct
     expect(icon.status).to.equal(200);
     const flows = (await (await fetch(`${editor}/flows`)).json()) as Array<{ type: string }>;
     expect(flows.map((n) => n.type)).to.include.members(['mlops-opcua-read', 'mlops-feature-window', 'mlops-opcua-endpoint']);
+  });
+
+  it('shows the flow and clear edit dialogs in a real browser, in English and German', async () => {
+    expect(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`).to.equal(true);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    try {
+      for (const [locale, texts] of [
+        ['en-US', { channels: 'Channels (name and NodeId)', window: 'Window', security: 'Security mode' }],
+        ['de-DE', { channels: 'Kanäle (Name und NodeId)', window: 'Fenster', security: 'Sicherheit' }],
+      ] as const) {
+        const page = await browser.newPage({ viewport: { width: 1400, height: 900 }, locale });
+        const errors: string[] = [];
+        page.on('pageerror', (e) => errors.push(e.message));
+        // The editor asks the internet for nothing of ours; this machine has no internet.
+        page.on('console', (m) => m.type() === 'error' && !/net::ERR_/.test(m.text()) && errors.push(m.text()));
+        await page.goto(editor);
+        await page.waitForSelector('.red-ui-palette-node[data-palette-type="mlops-opcua-read"]', { timeout: 30000 });
+        await page.waitForSelector('.red-ui-palette-node[data-palette-type="mlops-feature-window"]');
+        // The running flow: the read node's status shows the live subscription.
+        await page.waitForFunction(() => /4/.test(document.querySelector('g.red-ui-flow-node[id="7e9a1c3e5a7c9e03"] .red-ui-flow-node-status-label')?.textContent ?? ''), undefined, { timeout: 20000 });
+        // opcua read: the channel list is filled in from the flow.
+        await page.locator('g.red-ui-flow-node[id="7e9a1c3e5a7c9e03"]').dblclick();
+        await page.waitForSelector('#node-input-channel-container .mlops-channel-nodeid');
+        expect(await page.locator('#node-input-channel-container .mlops-channel-nodeid').evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value)))
+          .to.deep.equal(['ns=1;s=Machine1.Vibration', 'ns=1;s=Machine1.BearingTemperature', 'ns=1;s=Machine1.MotorCurrent', 'ns=1;s=Machine1.Speed']);
+        expect(await page.locator('.node-input-channel-container-row label').innerText()).to.include(texts.channels);
+        // the endpoint config dialog, from the pencil beside the endpoint
+        await page.locator('#node-input-btn-endpoint-edit').click();
+        await page.waitForSelector('#node-config-input-endpoint');
+        expect(await page.locator('#node-config-input-endpoint').inputValue()).to.equal('${MLOPS_OPCUA_ENDPOINT}');
+        expect(await page.locator('label[for="node-config-input-securityMode"]').innerText()).to.include(texts.security);
+        expect(await page.locator('#node-config-input-securityMode').inputValue()).to.equal('SignAndEncrypt');
+        expect(await page.locator('#node-config-input-user').isVisible()).to.equal(false); // anonymous: no user fields
+        await page.screenshot({ path: path.join(dir, `endpoint-${locale}.png`) });
+        await page.locator('#node-config-dialog-cancel').click();
+        await page.locator('#node-dialog-cancel').click();
+        // feature window
+        await page.locator('g.red-ui-flow-node[id="1a3c5e7a9c1e3a04"]').dblclick();
+        await page.waitForSelector('#node-input-channels');
+        expect(await page.locator('#node-input-channels').inputValue()).to.equal('vibration,temperature,current,speed');
+        expect(await page.locator('#dialog-form').innerText()).to.include(texts.window);
+        await page.screenshot({ path: path.join(dir, `feature-window-${locale}.png`) });
+        await page.locator('#node-dialog-cancel').click();
+        // no node or config node is flagged invalid by its editor validators
+        const invalid = await page.evaluate(() => {
+          const RED = (window as unknown as { RED: { nodes: { eachNode(f: (n: { type: string; valid: boolean }) => void): void; eachConfig(f: (n: { type: string; valid: boolean }) => void): void } } }).RED;
+          const bad: string[] = [];
+          RED.nodes.eachNode((n) => { if (!n.valid) bad.push(n.type); });
+          RED.nodes.eachConfig((n) => { if (n.valid === false) bad.push(n.type); });
+          return bad;
+        });
+        expect(invalid).to.deep.equal([]);
+        expect(errors, errors.join('\n')).to.deep.equal([]);
+        await page.close();
+      }
+    } finally {
+      await browser.close();
+    }
   });
 
   it('stops everything on Ctrl-C', async () => {
