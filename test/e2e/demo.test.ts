@@ -75,6 +75,9 @@ describe('npm start (e2e: simulator + headless Node-RED + the demo flow)', funct
     expect(de['mlops-opcua-read'].label.channels).to.match(/Kanäle/);
     const icon = await fetch(`${editor}/icons/@edge-mlops/node-red-mlops/opcua.svg`);
     expect(icon.status).to.equal(200);
+    // Import > Examples lists one flow per node, served from examples/
+    const examples = (await (await fetch(`${editor}/library/examples/flows/@edge-mlops/node-red-mlops`)).json()) as Array<{ fn: string }>;
+    expect(examples.map((e) => e.fn).sort()).to.deep.equal(['feature-window', 'opcua-read']);
     const flows = (await (await fetch(`${editor}/flows`)).json()) as Array<{ type: string }>;
     expect(flows.map((n) => n.type)).to.include.members(['mlops-opcua-read', 'mlops-feature-window', 'mlops-opcua-endpoint']);
   });
