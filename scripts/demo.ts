@@ -8,7 +8,8 @@
  * Ctrl-C stops everything.
  *
  * Environment: DEMO_PORT (editor, default 1880), DEMO_OPCUA_PORT (simulator, default 4840),
- * DEMO_TIME_SCALE (simulated seconds per second, default 30), DEMO_DIR (user directory).
+ * DEMO_TIME_SCALE (simulated seconds per second, default 30), DEMO_DIR (user directory);
+ * DEMO_NODE and DEMO_NODE_RED run another Node.js binary and Node-RED (red.js), e.g. Node-RED 5 on Node 24.
  */
 import { spawn } from 'child_process';
 import * as fs from 'fs';
@@ -56,8 +57,8 @@ async function main(): Promise<void> {
   prepareUserDir(serverPki);
 
   const red = spawn(
-    process.execPath,
-    [require.resolve('node-red/red.js'), '--settings', path.join(project, 'settings.js'), '--userDir', userDir],
+    process.env.DEMO_NODE ?? process.execPath,
+    [process.env.DEMO_NODE_RED ?? require.resolve('node-red/red.js'), '--settings', path.join(project, 'settings.js'), '--userDir', userDir],
     {
       stdio: ['ignore', 'inherit', 'inherit'],
       env: { ...process.env, MLOPS_DEMO_PORT: String(editorPort), MLOPS_OPCUA_ENDPOINT: sim.endpointUrl },
