@@ -70,16 +70,13 @@ export = function (RED: NodeAPI) {
           s = { fill: 'yellow', shape: 'ring', text: t('status.connecting') };
           break;
         case 'reconnecting':
-          s = { fill: 'yellow', shape: 'ring', text: t('status.reconnecting', { attempt: info.attempt ?? 0 }) };
+          s = { fill: 'yellow', shape: 'ring', text: t('status.reconnecting', { attempt: info.attempt ?? 0, detail: (info.detail ?? '').slice(0, 50) }) };
           break;
         case 'untrusted':
           s = { fill: 'red', shape: 'ring', text: t('status.untrusted') };
           break;
         case 'denied':
           s = { fill: 'red', shape: 'ring', text: t('status.denied') };
-          break;
-        case 'failed':
-          s = { fill: 'red', shape: 'ring', text: t('status.failed', { error: (info.detail ?? '').slice(0, 60) }) };
           break;
         default:
           s = { fill: 'grey', shape: 'ring', text: t('status.disconnected') };

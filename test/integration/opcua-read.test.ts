@@ -176,6 +176,22 @@ describe('opcua read (integration, real OPC UA server)', function () {
     expect(st[st.length - 1].fill).to.equal('green');
   });
 
+  it('starts before the server does: retries with backoff until it is up, then subscribes', async () => {
+    await sim.stop();
+    try {
+      await helper.load([endpointNode, readNode], flow());
+      const got = collect();
+      const st = statuses();
+      await waitFor('a failed first attempt reported', () => st.find((s) => s.fill === 'yellow' && /reconnecting/.test(s.text ?? '')));
+      expect(got).to.have.length(0);
+    } finally {
+      await sim.start();
+    }
+    const got = collect();
+    await waitFor('messages once the server is up', () => got[3], 30000);
+    expect(sim.subscriptionCount).to.equal(1);
+  });
+
   it('closes cleanly on redeploy: the server sees the session go', async () => {
     await helper.load([endpointNode, readNode], flow());
     const got = collect();

@@ -86,6 +86,6 @@ describe('opcua lib: endpoint options', () => {
   it('classifies certificate and credential failures', () => {
     expect(classifyError(new Error('BadCertificateUntrusted (0x801a0000)'))).to.equal('untrusted');
     expect(classifyError(new Error('BadUserAccessDenied'))).to.equal('denied');
-    expect(classifyError(new Error('connect ECONNREFUSED'))).to.equal('failed');
+    expect(classifyError(new Error('connect ECONNREFUSED'))).to.equal('reconnecting');
   });
 });

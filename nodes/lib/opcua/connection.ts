@@ -53,7 +53,6 @@ export type ConnectionState =
   | 'reconnecting'
   | 'untrusted'
   | 'denied'
-  | 'failed'
   | 'closed';
 
 export interface StateInfo {
@@ -92,14 +91,17 @@ export function validateEndpointOptions(o: Partial<EndpointOptions>): string[] {
   return errors;
 }
 
-/** Classifies a connection error into a state; `untrusted` and `denied` need a person to act. */
+/**
+ * Classifies a connection error: `untrusted` and `denied` need a person to act; anything else
+ * (an unreachable server, a timeout) is retried as `reconnecting`.
+ */
 export function classifyError(err: Error): ConnectionState {
   const m = `${err.message}`;
   if (/BadCertificate(Untrusted|Invalid|Revoked|IssuerRevoked|TimeInvalid|HostNameInvalid|UriInvalid)|certificate.*(untrusted|rejected)/i.test(m)) {
     return 'untrusted';
   }
   if (/BadUserAccessDenied|BadIdentityTokenRejected|BadIdentityTokenInvalid|BadUserSignatureInvalid/.test(m)) return 'denied';
-  return 'failed';
+  return 'reconnecting';
 }
 
 function backoffDelay(attempt: number, initial: number, max: number): number {
@@ -271,7 +273,7 @@ export class OpcuaConnection extends EventEmitter {
     this.generation++;
     this.currentSession = undefined;
     void this.dropClient(client);
-    this.scheduleRetry({ state: classifyError(err) === 'failed' ? 'reconnecting' : classifyError(err), detail: err.message.split('\n')[0] });
+    this.scheduleRetry({ state: classifyError(err), detail: err.message.split('\n')[0] });
   }
 
   private scheduleRetry(info: StateInfo): void {
