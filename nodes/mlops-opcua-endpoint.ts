@@ -5,6 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { OpcuaConnection, type EndpointConfigNode, type SecurityModeName, type SecurityPolicyName } from './lib/opcua/connection';
+import { browseChildren, OBJECTS_FOLDER } from './lib/opcua/browse';
 
 interface EndpointDef extends NodeDef {
   endpoint: string;
@@ -56,5 +57,23 @@ export = function (RED: NodeAPI) {
 
   RED.nodes.registerType('mlops-opcua-endpoint', MlopsOpcuaEndpoint as never, {
     credentials: { user: { type: 'text' }, password: { type: 'password' } },
+  });
+
+  // The editor's address-space browser: children of a node of a deployed endpoint.
+  RED.httpAdmin.get('/mlops-opcua-endpoint/:id/browse', RED.auth.needsPermission('mlops-opcua-endpoint.read'), (req, res) => {
+    const node = RED.nodes.getNode(String(req.params.id)) as unknown as EndpointConfigNode | null;
+    if (!node) {
+      res.status(404).json({ error: RED._('mlops-opcua-endpoint.errors.notDeployed') });
+      return;
+    }
+    if (!node.connection) {
+      res.status(400).json({ error: node.configError ?? 'invalid endpoint' });
+      return;
+    }
+    const nodeId = typeof req.query.nodeId === 'string' && req.query.nodeId ? req.query.nodeId : OBJECTS_FOLDER;
+    node.connection.withSession((session) => browseChildren(session, nodeId)).then(
+      (items) => res.json(items),
+      (err: Error) => res.status(502).json({ error: err.message }),
+    );
   });
 };

@@ -121,6 +121,14 @@ for (const [runtime, runtimeEnv] of runtimes) {
           expect(await page.locator('#node-input-channel-container .mlops-channel-nodeid').evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value)))
             .to.deep.equal(['ns=1;s=Machine1.Vibration', 'ns=1;s=Machine1.BearingTemperature', 'ns=1;s=Machine1.MotorCurrent', 'ns=1;s=Machine1.Speed']);
           expect(await page.locator('.node-input-channel-container-row label').innerText()).to.include(texts.channels);
+          // browse the server: open Machine1, click a variable, and it becomes a channel
+          await page.locator('#mlops-opcua-browse-button').click();
+          await page.locator('#mlops-opcua-browse-tree .red-ui-treeList-label', { hasText: 'Machine1' }).click();
+          await page.locator('#mlops-opcua-browse-tree .red-ui-treeList-label', { hasText: 'FaultSeverity' }).click();
+          await page.waitForFunction(() => document.querySelectorAll('#node-input-channel-container .mlops-channel-nodeid').length === 5);
+          expect(await page.locator('#node-input-channel-container .mlops-channel-name').last().inputValue()).to.equal('faultSeverity');
+          expect(await page.locator('#node-input-channel-container .mlops-channel-nodeid').last().inputValue()).to.equal('ns=1;s=Machine1.FaultSeverity');
+          await page.screenshot({ path: path.join(dir, `opcua-read-${locale}.png`) });
           // the endpoint config dialog, from the pencil beside the endpoint
           await page.locator('#node-input-btn-endpoint-edit').click();
           await page.waitForSelector('#node-config-input-endpoint');

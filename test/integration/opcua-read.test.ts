@@ -216,6 +216,21 @@ describe('opcua read (integration, real OPC UA server)', function () {
     expect(handles()).to.be.at.most(baseline + 2);
   });
 
+  it('browses the address space for the editor through the admin endpoint, without a read node', async () => {
+    await helper.load([endpointNode, readNode], flow().slice(0, 1));
+    const root = await helper.request().get('/mlops-opcua-endpoint/ep/browse').expect(200);
+    expect(root.body).to.deep.include({ nodeId: 'ns=1;s=Machine1', browseName: 'Machine1', displayName: 'Machine1', nodeClass: 'Object' });
+    const machine = await helper.request().get('/mlops-opcua-endpoint/ep/browse').query({ nodeId: 'ns=1;s=Machine1' }).expect(200);
+    const vib = (machine.body as Array<{ nodeId: string; nodeClass: string; dataType?: string }>).find((i) => i.nodeId === NODE_IDS.vibration);
+    expect(vib).to.include({ nodeClass: 'Variable', dataType: 'Double' });
+    expect((machine.body as Array<{ nodeId: string }>).map((i) => i.nodeId)).to.include(NODE_IDS.operatingCondition);
+    await helper.request().get('/mlops-opcua-endpoint/nope/browse').expect(404);
+    const bad = await helper.request().get('/mlops-opcua-endpoint/ep/browse').query({ nodeId: 'ns=1;s=NoSuchNode' }).expect(502);
+    expect(bad.body.error).to.match(/BadNodeIdUnknown/);
+    // the borrowed session is given back
+    await waitFor('browse session closed', () => (sim.sessionCount === 0 ? true : undefined), 5000);
+  });
+
   describe('security', () => {
     it('connects with SignAndEncrypt and username/password, credentials kept out of the flow', async () => {
       const f = flow({}, { securityMode: 'SignAndEncrypt', securityPolicy: 'Basic256Sha256', authType: 'username', trustOnFirstUse: true });

@@ -294,6 +294,33 @@ export class OpcuaConnection extends EventEmitter {
     await withTimeout(client.disconnect(), 5000).catch(() => undefined);
   }
 
+  /**
+   * Runs `fn` with the session, connecting for it when no node holds the connection open (the
+   * editor browsing an endpoint no flow uses yet). Rejects with the reason when no session comes
+   * within `timeoutMs` (an untrusted certificate, a rejected user, an unreachable server).
+   */
+  async withSession<T>(fn: (session: ClientSession) => Promise<T>, timeoutMs = 10000): Promise<T> {
+    const borrower = {};
+    this.register(borrower);
+    try {
+      const session = this.session ?? (await new Promise<ClientSession>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          this.off('session', onSession);
+          const i = this.info;
+          reject(new Error(`no session with ${this.options.endpointUrl} within ${timeoutMs} ms (${i.state}${i.detail ? `: ${i.detail}` : ''})`));
+        }, timeoutMs);
+        const onSession = (s: ClientSession) => {
+          clearTimeout(timer);
+          resolve(s);
+        };
+        this.once('session', onSession);
+      }));
+      return await fn(session);
+    } finally {
+      await this.deregister(borrower);
+    }
+  }
+
   /** Closes the session and the connection; resolves within about 6 s whatever the server does. */
   close(): Promise<void> {
     if (this.closing) return this.closing;
