@@ -11,6 +11,7 @@ import * as ss from 'simple-statistics';
 import helper from 'node-red-node-test-helper';
 import { ChannelWindow, FEATURE_NAMES, FUSED_MIN_HOP, Strategy } from '../nodes/lib/running-window';
 import { FeatureWindow, parseConfig } from '../nodes/lib/feature-window';
+import type { FeaturesBatchMessage } from '../nodes/lib/messages';
 import fwNode = require('../nodes/mlops-feature-window');
 
 const N = 1_000_000;
@@ -87,8 +88,7 @@ function engineLoop(hop: number): { rate: number } {
   let rows = 0;
   const t0 = process.hrtime.bigint();
   for (let off = 0; off < N; off += BATCH) {
-    const outs = fw.ingest({ x: data.subarray(off, off + BATCH) }, { now: off });
-    rows += outs.map((o) => o.payload).length;
+    for (const b of fw.ingestBatch({ x: data.subarray(off, off + BATCH) }, { now: off })) rows += b.shape[0];
   }
   const dt = Number(process.hrtime.bigint() - t0) / 1e9;
   if (rows < 0) console.log(rows);
@@ -103,7 +103,7 @@ async function inNodeRed(hop: number): Promise<{ rate: number; msgs: number; row
   ];
   await helper.load(fwNode, flow as Parameters<typeof helper.load>[1]);
   const fw = helper.getNode('fw') as unknown as { receive(m: unknown): void };
-  const out = helper.getNode('out') as unknown as { on(e: string, cb: (m: { payload: number[][] }) => void): void };
+  const out = helper.getNode('out') as unknown as { on(e: string, cb: (m: FeaturesBatchMessage) => void): void };
   // The helper wraps Node.prototype.send in a sinon spy that keeps every message it ever sent
   // (here a million vectors), which is test-harness garbage, not Node-RED's cost: clear it as we go.
   const sendSpy = (fw as unknown as { send: { resetHistory?: () => void } }).send;
@@ -118,7 +118,7 @@ async function inNodeRed(hop: number): Promise<{ rate: number; msgs: number; row
   const t0 = process.hrtime.bigint();
   const finished = new Promise<void>((resolve) => {
     out.on('input', (m) => {
-      msgs++; rows += m.payload.length;
+      msgs++; rows += m.features.shape[0];
       if (sendSpy.resetHistory) sendSpy.resetHistory();
       if (rows >= expected) resolve();
       else if (off < N) next();

@@ -3,7 +3,7 @@
  */
 import type { NodeAPI, Node, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import {
-  FeatureWindow, FeatureWindowConfig, FeatureWindowError, FeatureOutput, RateLimiter,
+  FeatureBatch, FeatureWindow, FeatureWindowConfig, FeatureWindowError, FeatureOutput, RateLimiter,
   RawFeatureWindowConfig, parseConfig,
 } from './lib/feature-window';
 
@@ -58,40 +58,35 @@ export = function (RED: NodeAPI) {
       else statusTimer = setTimeout(showStatus, wait);
     };
 
-    const build = (msg: NodeMessageInFlow, outs: FeatureOutput[]): NodeMessage[] => {
+    /** The input's properties that carry over to the outputs. */
+    const carried = (msg: NodeMessageInFlow): Record<string, unknown> => {
       const base: Record<string, unknown> = {};
       for (const k of Object.keys(msg)) if (!SAMPLE_PROPS.includes(k)) base[k] = (msg as Record<string, unknown>)[k];
-      if (!batchOutput) {
-        return outs.map((o) => {
-          const m: Record<string, unknown> = { ...base, payload: o.payload, features: { names: o.names, window: o.window } };
-          if (o.channel !== undefined) m.topic = o.channel;
-          return m as NodeMessage;
-        });
-      }
-      // batch: one message per channel (per-channel mode) or one in all (combined)
-      const groups = new Map<string, FeatureOutput[]>();
-      for (const o of outs) {
-        const key = o.channel ?? '';
-        const g = groups.get(key);
-        if (g) g.push(o); else groups.set(key, [o]);
-      }
-      const res: NodeMessage[] = [];
-      for (const [key, g] of groups) {
-        const first = g[0];
-        const last = g[g.length - 1];
+      return base;
+    };
+
+    /** One message per window (FeaturesMessage). */
+    const build = (msg: NodeMessageInFlow, outs: FeatureOutput[]): NodeMessage[] => {
+      const base = carried(msg);
+      return outs.map((o) => {
+        const m: Record<string, unknown> = { ...base, payload: o.payload, features: { names: o.names, window: o.window } };
+        if (o.channel !== undefined) m.topic = o.channel;
+        return m as NodeMessage;
+      });
+    };
+
+    /** Batch output: one message in all (combined) or per channel, rows packed (FeaturesBatchMessage). */
+    const buildBatch = (msg: NodeMessageInFlow, batches: FeatureBatch[]): NodeMessage[] => {
+      const base = carried(msg);
+      return batches.map((b) => {
         const m: Record<string, unknown> = {
           ...base,
-          payload: g.map((o) => o.payload),
-          features: {
-            names: last.names,
-            window: { start: first.window.start, end: last.window.end, count: last.window.count },
-            windows: g.map((o) => o.window),
-          },
+          payload: b.payload,
+          features: { names: b.names, shape: b.shape, window: b.window, windows: b.windows },
         };
-        if (first.channel !== undefined) m.topic = key;
-        res.push(m as NodeMessage);
-      }
-      return res;
+        if (b.channel !== undefined) m.topic = b.channel;
+        return m as NodeMessage;
+      });
     };
 
     node.on('input', (msg, send, done) => {
@@ -101,11 +96,9 @@ export = function (RED: NodeAPI) {
       }
       try {
         const m = msg as NodeMessageInFlow & { timestamps?: unknown; quality?: unknown };
-        const outs = fw.ingest(m.payload, { topic: m.topic, timestamps: m.timestamps, quality: m.quality, now: Date.now() });
-        if (outs.length > 0) {
-          const msgs = build(msg, outs);
-          send(msgs.length === 1 ? msgs[0] : [msgs]);
-        }
+        const opts = { topic: m.topic, timestamps: m.timestamps, quality: m.quality, now: Date.now() };
+        const msgs = batchOutput ? buildBatch(msg, fw.ingestBatch(m.payload, opts)) : build(msg, fw.ingest(m.payload, opts));
+        if (msgs.length > 0) send(msgs.length === 1 ? msgs[0] : [msgs]);
         updateStatus();
         done();
       } catch (e) {

@@ -41,6 +41,27 @@ export interface FeaturesMessage {
   topic?: string;
 }
 
+/**
+ * features, batched (feature window with "batch" set): every window one input message completed,
+ * packed row by row into one typed array, ready for a model's [rows, k] input tensor. Per-channel
+ * mode sends one such message per channel, with `topic` = channel.
+ */
+export interface FeaturesBatchMessage {
+  /** rows x k values, row-major, oldest row first: row r is payload.subarray(r * k, (r + 1) * k). */
+  payload: Float64Array;
+  features: {
+    /** k names, in row order, as in FeaturesMessage. */
+    names: string[];
+    /** [rows, k] */
+    shape: [number, number];
+    /** The span: start of the first row's window, end and count of the last. */
+    window: { start: number; end: number; count: number };
+    /** The window of each row. */
+    windows: { start: Float64Array; end: Float64Array; count: Uint32Array };
+  };
+  topic?: string;
+}
+
 /** prediction: the output of `onnx infer`. */
 export interface PredictionMessage {
   payload: unknown;

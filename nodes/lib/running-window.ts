@@ -53,7 +53,10 @@ export interface ChannelWindowOptions {
   strategy: Strategy;
 }
 
-/** Called for every completed window. `values` is a fresh array the callee may keep. */
+/**
+ * Called for every completed window. `values` is the window's vector in an array the channel
+ * reuses: it is overwritten by the next window, so copy what you keep.
+ */
 export type WindowCallback = (values: number[], start: number, end: number, count: number) => void;
 
 export interface WindowStats {
@@ -180,6 +183,8 @@ export class ChannelWindow {
   private readonly sel: Uint8Array;
   private readonly stats: WindowStats = { n: 0, mean: 0, m2: 0, m3: 0, m4: 0, min: 0, max: 0, sxy: 0, sxx: 0 };
   private readonly fftScratch: { re?: Float64Array; im?: Float64Array } = {};
+  /** the vector passed to onWindow, reused (no allocation per window) */
+  private readonly vector: number[];
 
   /** windows emitted since creation */
   windows = 0;
@@ -205,6 +210,7 @@ export class ChannelWindow {
     let nf = 0;
     for (let i = 0; i < this.sel.length; i++) nf += this.sel[i];
     this.nFeatures = nf + (o.bands ? bandCount(o.bands) : 0);
+    this.vector = new Array<number>(this.nFeatures).fill(0);
     this.minCount = o.kind === 'count' ? 1 : minSamplesFor(o.features);
     const s = this.sel;
     this.needMinMax = !!(s[2] || s[3] || s[5] || s[8]);
@@ -594,7 +600,7 @@ export class ChannelWindow {
     const s = this.stats;
     if (this.fused) this.fusedStats(s);
     else this.incrementalStats(s);
-    const out = new Array<number>(this.nFeatures);
+    const out = this.vector;
     const o = assemble(s, this.sel, out);
     if (this.bands) bandEnergies(this.vals, this.head, this.mask, this.n, s.mean, this.bands, out, o, this.fftScratch);
     this.windows++;

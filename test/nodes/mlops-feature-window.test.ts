@@ -96,19 +96,36 @@ describe('mlops-feature-window node', () => {
     await waitFor('91 outputs', () => (ctx.got.length >= 91 ? true : undefined));
     expect(ctx.got.length).to.equal(91);
     expect(ctx.got[90].payload[1]).to.equal(ss.min(Array.from(x.subarray(900, 1000))));
+    const single = ctx.got;
     await helper.unload();
 
     ctx = await load({ channels: 'x', size: 100, hop: 10, features: 'mean,min', batchOutput: true });
-    ctx.fw.receive({ payload: { x }, timestamps: { x: Array.from({ length: n }, (_, i) => 5000 + i) } });
+    ctx.fw.receive({ payload: { x }, timestamps: { x: Array.from({ length: n }, (_, i) => 5000 + i) }, topic: 'line1' });
     await waitFor('a batch', () => (ctx.got.length >= 1 ? true : undefined));
     expect(ctx.got.length).to.equal(1);
     const m = ctx.got[0];
-    expect(m.payload.length).to.equal(91);
-    expect(m.payload[0]).to.have.length(2);
-    expect(m.payload[90][0]).to.be.closeTo(ss.mean(Array.from(x.subarray(900, 1000))), 1e-12);
+    expect(m.payload).to.be.instanceOf(Float64Array);
+    expect(m.features.shape).to.deep.equal([91, 2]);
+    expect(m.payload.length).to.equal(91 * 2);
+    // row r holds exactly the vector of the r-th per-window message
+    for (let r = 0; r < 91; r++) expect(Array.from(m.payload.subarray(2 * r, 2 * r + 2))).to.deep.equal(single[r].payload);
+    expect(m.payload[2 * 90]).to.be.closeTo(ss.mean(Array.from(x.subarray(900, 1000))), 1e-12);
     expect(m.features.names).to.deep.equal(['x.mean', 'x.min']);
-    expect(m.features.windows).to.have.length(91);
     expect(m.features.window).to.deep.equal({ start: 5000, end: 5999, count: 100 });
+    expect(Array.from(m.features.windows.start)).to.deep.equal(Array.from({ length: 91 }, (_, r) => 5000 + 10 * r));
+    expect(Array.from(m.features.windows.end)).to.deep.equal(Array.from({ length: 91 }, (_, r) => 5099 + 10 * r));
+    expect(Array.from(m.features.windows.count)).to.deep.equal(new Array(91).fill(100));
+    expect(m.topic).to.equal('line1');
+    expect(m).to.not.have.property('timestamps');
+  });
+
+  it('batch output per channel: one packed message per channel with msg.topic = channel', async () => {
+    const { fw, got } = await load({ channels: 'a,b', size: 2, hop: 1, features: 'max', output: 'channel', batchOutput: true });
+    fw.receive({ payload: { a: [1, 5, 2, 7], b: [3, 4] } });
+    await waitFor('two batches', () => (got.length >= 2 ? true : undefined));
+    expect(got.map((m) => [m.topic, Array.from(m.payload), m.features.shape, m.features.names])).to.deep.equal([
+      ['a', [5, 5, 7], [3, 1], ['a.max']], ['b', [4], [1, 1], ['b.max']],
+    ]);
   });
 
   it('a number with msg.topic as the channel', async () => {

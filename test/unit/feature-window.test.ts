@@ -3,7 +3,7 @@ import * as ss from 'simple-statistics';
 import { fft, bandEnergies, nextPow2, BandSpec } from '../../nodes/lib/fft';
 import { ChannelWindow, ChannelWindowOptions, FEATURE_NAMES, FeatureName, FUSED_MIN_HOP } from '../../nodes/lib/running-window';
 import {
-  FeatureWindow, FeatureWindowError, parseConfig, RateLimiter, RawFeatureWindowConfig, MAX_AUTO_CHANNELS,
+  FeatureBatch, FeatureOutput, FeatureWindow, FeatureWindowError, parseConfig, RateLimiter, RawFeatureWindowConfig, MAX_AUTO_CHANNELS,
 } from '../../nodes/lib/feature-window';
 
 // ---------------------------------------------------------------- helpers
@@ -83,7 +83,7 @@ function run(opts: Partial<ChannelWindowOptions>, xs: ArrayLike<number>, ts?: Ar
     kind: 'count', size: 64, duration: 0, hop: 1, maxSamples: 0, features: ALL, bands: null, strategy: 'auto', ...opts,
   });
   const out: Emitted[] = [];
-  win.onWindow = (values, start, end, count) => out.push({ values, start, end, count });
+  win.onWindow = (values, start, end, count) => out.push({ values: values.slice(), start, end, count });
   if (batch) {
     const tsArr = ts ?? Array.from({ length: xs.length }, (_, i) => i * 10);
     let i = 0;
@@ -561,6 +561,77 @@ describe('FeatureWindow (channels, input forms, output modes, policies)', () => 
       const out = fw.ingest({ a: [1, 100, 3, 5] }, { now: 0, timestamps: { a: [0, 1, 2, 3] }, quality: { a: [good, bad, good, good] } });
       expect(out.map((o) => o.payload)).to.deep.equal([[2], [4]]);
       expect(issues).to.deep.equal(['badValue']);
+    });
+  });
+
+  describe('ingestBatch: the same outputs packed row by row', () => {
+    /** Feed the same messages to two engines, one through ingest, one through ingestBatch; unpack the batches. */
+    function both(raw: RawFeatureWindowConfig, msgs: { payload: unknown; timestamps?: unknown; quality?: unknown; topic?: unknown }[]) {
+      const a = engine(raw);
+      const b = engine(raw);
+      const single: FeatureOutput[] = [];
+      const batches: FeatureBatch[] = [];
+      msgs.forEach((m, i) => {
+        single.push(...a.ingest(m.payload, { ...m, now: 1000 + i }));
+        batches.push(...b.ingestBatch(m.payload, { ...m, now: 1000 + i }));
+      });
+      const unpacked: FeatureOutput[] = [];
+      for (const x of batches) {
+        const [rows, k] = x.shape;
+        expect(x.payload).to.be.instanceOf(Float64Array);
+        expect(x.payload.length).to.equal(rows * k);
+        expect(x.names).to.have.length(k);
+        expect(x.windows.start).to.have.length(rows);
+        expect(x.window).to.deep.equal({ start: x.windows.start[0], end: x.windows.end[rows - 1], count: x.windows.count[rows - 1] });
+        for (let r = 0; r < rows; r++) {
+          const o: FeatureOutput = {
+            payload: Array.from(x.payload.subarray(r * k, (r + 1) * k)),
+            names: x.names,
+            window: { start: x.windows.start[r], end: x.windows.end[r], count: x.windows.count[r] },
+          };
+          if (x.channel !== undefined) o.channel = x.channel;
+          unpacked.push(o);
+        }
+      }
+      expect(b.outputs).to.equal(a.outputs);
+      return { single, batches, unpacked };
+    }
+
+    it('combined, several channels with FFT bands, hop 1 and misaligned batches: identical values (bit for bit)', () => {
+      const n = 600;
+      const r = rng(7);
+      const x = Float64Array.from({ length: n }, (_, i) => 350 + Math.sin(i / 7) + 0.01 * r());
+      const y = Array.from({ length: n }, (_, i) => Math.cos(i / 3));
+      const msgs = [];
+      for (let off = 0; off < n; off += 150) {
+        msgs.push({ payload: { x: x.subarray(off, off + 150), y: y.slice(off, off + (off === 150 ? 100 : 150)) } });
+      }
+      const { single, batches, unpacked } = both({ channels: 'x,y', size: 64, hop: 1, fftChannels: 'y', bands: 3 }, msgs);
+      expect(single.length).to.be.greaterThan(400);
+      expect(batches.every((bt) => bt.shape[1] === 10 + 13 && bt.channel === undefined)).to.equal(true);
+      expect(unpacked).to.deep.equal(single);
+    });
+
+    it('per channel: one batch per channel in channel order, identical to the per-window outputs of each channel', () => {
+      const msgs = [{ payload: { b: [3, 4, 9, 1], a: [1, 5, 2, 7, 0, 8] } }, { payload: { a: [4] } }];
+      const { single, batches, unpacked } = both({ channels: 'a,b', size: 2, hop: 1, features: 'max,mean', output: 'channel' }, msgs);
+      expect(batches.map((bt) => [bt.channel, bt.shape])).to.deep.equal([['a', [5, 2]], ['b', [3, 2]], ['a', [1, 2]]]);
+      const byChannel = (os: FeatureOutput[], c: string) => os.filter((o) => o.channel === c);
+      for (const c of ['a', 'b']) expect(byChannel(unpacked, c)).to.deep.equal(byChannel(single, c));
+    });
+
+    it('time windows, bad samples and a topic payload: identical; no window, no batch', () => {
+      const ts = Array.from({ length: 300 }, (_, i) => 10 * i + (i % 3));
+      const v: unknown[] = ts.map((t) => Math.sin(t / 100));
+      v[17] = NaN; v[120] = 'x';
+      const msgs = [
+        { payload: v.slice(0, 5), timestamps: ts.slice(0, 5), topic: 's' },
+        { payload: v.slice(5, 200), timestamps: ts.slice(5, 200), topic: 's' },
+        { payload: v.slice(200), timestamps: ts.slice(200), topic: 's' },
+      ];
+      const { single, batches, unpacked } = both({ windowKind: 'time', duration: 500, hopMs: 100, badSample: 'hold' }, msgs);
+      expect(batches.length).to.equal(2); // the first message completes no window
+      expect(unpacked).to.deep.equal(single);
     });
   });
 
