@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { mulberry32 } from '../../scripts/simulator/machine';
 import * as ss from 'simple-statistics';
 import { fft, bandEnergies, nextPow2, BandSpec } from '../../nodes/lib/fft';
 import { ChannelWindow, ChannelWindowOptions, FEATURE_NAMES, FeatureName, FUSED_MIN_HOP } from '../../nodes/lib/running-window';
@@ -8,17 +9,8 @@ import {
 
 // ---------------------------------------------------------------- helpers
 
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (the simulator's mulberry32) so failures reproduce. */
+const rng = mulberry32;
 function gauss(r: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
 }
