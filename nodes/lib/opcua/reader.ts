@@ -236,16 +236,19 @@ export class ChannelSubscription {
   private onNotification(nm: { notificationData?: unknown[] | null }): void {
     const receivedAt = Date.now();
     const entries: Array<{ index: number; sample: Sample }> = [];
+    let remapped = false;
     for (const data of nm.notificationData ?? []) {
       const items = (data as { monitoredItems?: Array<{ clientHandle: number; value: DataValueLike }> | null }).monitoredItems;
       if (!items) continue;
       for (const mi of items) {
         let index = this.handleToIndex.get(mi.clientHandle);
-        if (index === undefined) {
+        if (index === undefined && !remapped) {
+          // handles change when node-opcua recreates the items: map them again, once per cycle
+          remapped = true;
           this.mapHandles();
           index = this.handleToIndex.get(mi.clientHandle);
-          if (index === undefined) continue;
         }
+        if (index === undefined) continue;
         entries.push({ index, sample: toSample(mi.value, receivedAt) });
       }
     }
