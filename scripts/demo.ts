@@ -35,6 +35,10 @@ function prepareUserDir(serverPki: string): void {
   );
   // A fresh copy of the flow on every start, so the demo always starts from the repository's flow.
   fs.copyFileSync(path.join(project, 'flows.json'), path.join(userDir, 'flows.json'));
+  // The models the flow loads, by paths relative to the user directory.
+  const models = path.join(userDir, 'models');
+  fs.rmSync(models, { recursive: true, force: true });
+  if (fs.existsSync(path.join(project, 'models'))) fs.symlinkSync(path.join(project, 'models'), models, 'dir');
   // Trust the simulator's certificate explicitly, as an operator would after checking it.
   const trusted = path.join(userDir, 'mlops-opcua-pki', 'trusted', 'certs');
   fs.mkdirSync(trusted, { recursive: true });
