@@ -9,7 +9,12 @@ trap 'rm -rf "$work"' EXIT
 cd "$root" && npm run -s build >/dev/null
 tgz=$(npm pack --silent --pack-destination "$work" | tail -1)
 cd "$work" && npm init -y >/dev/null
-npm install --omit=dev --engine-strict --no-audit --no-fund "$work/$tgz" >/dev/null 2>&1
+# As the README tells gateway users: onnxruntime-node's postinstall otherwise downloads CUDA
+# libraries from nuget on linux x64, which fails offline (and is not needed on a CPU).
+echo "onnxruntime-node-install=skip" > .npmrc
+if ! npm install --omit=dev --engine-strict --no-audit --no-fund "$work/$tgz" > install.log 2>&1; then
+  cat install.log; exit 1
+fi
 total=$(du -sm node_modules | cut -f1)
 echo "package tarball: $(du -k "$work/$tgz" | cut -f1) kB"
 echo "production tree: ${total} MB (target <= 400 MB)"
