@@ -132,8 +132,6 @@ export class OpcuaConnection extends EventEmitter {
       ...options,
       securityPolicy: options.securityMode === 'None' ? 'None' : options.securityPolicy,
     };
-    // Errors are reported through 'state'; a listener keeps EventEmitter from throwing.
-    this.on('error', () => undefined);
   }
 
   get state(): StateInfo {
@@ -142,10 +140,6 @@ export class OpcuaConnection extends EventEmitter {
 
   get session(): ClientSession | undefined {
     return this.info.state === 'connected' ? this.currentSession : undefined;
-  }
-
-  get userCount(): number {
-    return this.users.size;
   }
 
   /** A node starts using this endpoint; the first one opens the connection. */
@@ -164,10 +158,10 @@ export class OpcuaConnection extends EventEmitter {
     if (this.users.size === 0) await this.close();
   }
 
-  /** Paths of the PKI folders, for status texts and help. */
-  get pki(): { own: string; trusted: string; rejected: string } {
+  /** Where an operator finds a rejected server certificate and puts it to trust it. */
+  get pki(): { trusted: string; rejected: string } {
     const root = this.options.pkiFolder;
-    return { own: path.join(root, 'own'), trusted: path.join(root, 'trusted', 'certs'), rejected: path.join(root, 'rejected') };
+    return { trusted: path.join(root, 'trusted', 'certs'), rejected: path.join(root, 'rejected') };
   }
 
   private setState(info: StateInfo): void {
@@ -281,7 +275,6 @@ export class OpcuaConnection extends EventEmitter {
     const delay = backoffDelay(this.attempt, this.options.initialDelayMs, this.options.maxDelayMs);
     this.attempt++;
     this.setState({ ...info, attempt: this.attempt });
-    this.emit('error', new Error(info.detail ?? info.state));
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => void this.connect(), delay);
   }
