@@ -314,8 +314,8 @@ function fit(
           const idx = tf.tensor1d(idxArr, 'int32');
           const zb = tf.gather(zAll, idx) as tf.Tensor2D;
           const tb = tf.gather(tAll, idx) as tf.Tensor2D;
-          return optimizer.minimize(() => lossOf(zb, tb), true, vars);
-        });
+          return optimizer.minimize(() => lossOf(zb, tb), true, vars) as tf.Scalar;
+        }) as tf.Scalar | null;
         if (cost) {
           sum += cost.dataSync()[0];
           cost.dispose();
