@@ -1,0 +1,151 @@
+/**
+ * The session worker: one onnxruntime-node session per worker thread, created from the model
+ * file at workerData.path, so that both the (synchronous) session creation and every run stay off
+ * the Node-RED event loop. A model swap starts a new worker; ending the old one frees its native
+ * memory (creating and releasing sessions in one thread grows it: onnxruntime issue 25325).
+ *
+ * The worker also reads the file, hashes it (sha256) and reads its description, so a model of tens
+ * of MB costs the event loop nothing. Protocol (host.ts): workerData = WorkerInit; the worker
+ * posts `ready` or `error` once, then
+ * answers every `run` with `result` or `failed`.
+ */
+import { createHash } from 'crypto';
+import { readFileSync } from 'fs';
+import { parentPort, workerData } from 'worker_threads';
+import type * as Ort from 'onnxruntime-node';
+import type { Feeds, TensorSpec, TypedData, WireTensor } from './io';
+import { decodeModelInfo, type OnnxModelInfo } from './proto';
+
+export interface WorkerInit {
+  /** The .onnx file: read, hashed and checked here, off the event loop. */
+  path: string;
+  options: { intraOpNumThreads?: number; interOpNumThreads?: number; graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all' };
+  /** Time a few batch-1 runs after the load (decides the direct path). */
+  probe?: boolean;
+}
+
+export type ToWorker = { op: 'run'; id: number; feeds: Feeds };
+export type FromWorker =
+  | { op: 'ready'; inputs: TensorSpec[]; outputs: TensorSpec[]; info: OnnxModelInfo; digest: string; size: number; loadMs: number; probeRunMs?: number }
+  | { op: 'error'; code: 'read' | 'corrupt' | 'session'; message: string }
+  | { op: 'result'; id: number; outputs: Feeds; runMs: number }
+  | { op: 'failed'; id: number; message: string };
+
+/** Input and output descriptions of a session, as plain objects. */
+export function specsOf(list: readonly Ort.InferenceSession.ValueMetadata[]): TensorSpec[] {
+  return list.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: [...m.shape] } : { name: m.name, type: 'non-tensor', shape: [] }));
+}
+
+/** Zero feeds of one row for every input (free dims = 1), or undefined when a type is not numeric. */
+export function probeFeeds(ort: typeof Ort, inputs: TensorSpec[]): Record<string, Ort.Tensor> | undefined {
+  const feeds: Record<string, Ort.Tensor> = {};
+  for (const s of inputs) {
+    const dims = s.shape.map((d) => (typeof d === 'number' && d > 0 ? d : 1));
+    const n = dims.reduce((a, b) => a * b, 1);
+    let data: TypedData;
+    if (s.type === 'float32') data = new Float32Array(n);
+    else if (s.type === 'float64') data = new Float64Array(n);
+    else if (s.type === 'int32') data = new Int32Array(n);
+    else if (s.type === 'int64') data = new BigInt64Array(n);
+    else return undefined;
+    feeds[s.name] = new ort.Tensor(s.type as 'float32', data as Float32Array, dims);
+  }
+  return feeds;
+}
+
+/** Median time of a few runs (ms), at most about 100 ms spent. */
+export async function probeRun(session: Ort.InferenceSession, feeds: Record<string, Ort.Tensor>): Promise<number> {
+  const times: number[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < 25 && (i < 3 || performance.now() - t0 < 100); i++) {
+    const s = performance.now();
+    await session.run(feeds);
+    if (i >= 2) times.push(performance.now() - s);
+  }
+  times.sort((a, b) => a - b);
+  return times.length ? times[times.length >> 1] : Infinity;
+}
+
+export function toOrtFeeds(ort: typeof Ort, feeds: Feeds): Record<string, Ort.Tensor> {
+  const out: Record<string, Ort.Tensor> = {};
+  for (const [name, t] of Object.entries(feeds)) out[name] = new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims);
+  return out;
+}
+
+export function fromOrtOutputs(result: Record<string, Ort.Tensor>): Feeds {
+  const out: Feeds = {};
+  for (const [name, t] of Object.entries(result)) {
+    out[name] = { type: t.type, dims: [...t.dims], data: t.data as TypedData } as WireTensor;
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const port = parentPort;
+  if (!port) return;
+  const init = workerData as WorkerInit;
+  let session: Ort.InferenceSession;
+  let ort: typeof Ort;
+  let bytes: Buffer;
+  let info: OnnxModelInfo;
+  const fail = (code: 'read' | 'corrupt' | 'session', e: unknown) =>
+    port.postMessage({ op: 'error', code, message: (e as Error)?.message ?? String(e) } satisfies FromWorker);
+  const t0 = performance.now();
+  try {
+    bytes = readFileSync(init.path);
+  } catch (e) {
+    fail('read', e);
+    return;
+  }
+  const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
+  try {
+    info = decodeModelInfo(bytes);
+  } catch (e) {
+    fail('corrupt', e);
+    return;
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    ort = require('onnxruntime-node') as typeof Ort;
+    session = await ort.InferenceSession.create(bytes, init.options);
+  } catch (e) {
+    fail('session', e);
+    return;
+  }
+  const loadMs = performance.now() - t0;
+  const inputs = specsOf(session.inputMetadata);
+  const outputs = specsOf(session.outputMetadata);
+  let probeRunMs: number | undefined;
+  if (init.probe) {
+    const feeds = probeFeeds(ort, inputs);
+    if (feeds) {
+      try {
+        probeRunMs = await probeRun(session, feeds);
+      } catch {
+        probeRunMs = undefined;
+      }
+    }
+  }
+  port.postMessage({ op: 'ready', inputs, outputs, info, digest, size: bytes.length, loadMs, probeRunMs } satisfies FromWorker);
+
+  port.on('message', (m: ToWorker) => {
+    if (m.op !== 'run') return;
+    const s = performance.now();
+    session.run(toOrtFeeds(ort, m.feeds)).then(
+      (res) => {
+        const outputs = fromOrtOutputs(res as Record<string, Ort.Tensor>);
+        const msg: FromWorker = { op: 'result', id: m.id, outputs, runMs: performance.now() - s };
+        const transfer = [...new Set(Object.values(outputs).map((t) => t.data.buffer as ArrayBuffer))];
+        try {
+          port.postMessage(msg, transfer);
+        } catch {
+          // A buffer that cannot be transferred (external memory): copy instead.
+          port.postMessage(msg);
+        }
+      },
+      (e: Error) => port.postMessage({ op: 'failed', id: m.id, message: e?.message ?? String(e) } satisfies FromWorker),
+    );
+  });
+}
+
+if (parentPort && workerData && typeof (workerData as WorkerInit).path === 'string') void main();

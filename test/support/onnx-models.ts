@@ -1,0 +1,86 @@
+/**
+ * Test and benchmark models for `onnx infer`, written with the package's own ONNX writer:
+ * an MLP of any layer sizes (Gemm + Relu, optional Sigmoid head) with seeded weights, and
+ * helpers to write them to files.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { encodeModel, type OnnxNode, type OnnxTensor } from '../../nodes/lib/onnx/proto';
+import { toMetadataProps, type ModelMetadata } from '../../nodes/lib/model/metadata';
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface MlpOptions {
+  /** Layer sizes, input first: [24, 64, 32, 1]. */
+  sizes: number[];
+  seed?: number;
+  /** 'sigmoid' adds a Sigmoid on the last layer (a probability), 'softmax' a Softmax. */
+  head?: 'linear' | 'sigmoid' | 'softmax';
+  /** A constant added to the output (makes two models distinguishable). */
+  offset?: number;
+  inputName?: string;
+  outputName?: string;
+  /** Fixed batch dimension instead of the symbolic "batch". */
+  batch?: number | string;
+  metadata?: Partial<ModelMetadata>;
+}
+
+export function mlpModel(o: MlpOptions): Uint8Array {
+  const rand = mulberry32(o.seed ?? 1);
+  const input = o.inputName ?? 'x';
+  const output = o.outputName ?? 'y';
+  const nodes: OnnxNode[] = [];
+  const initializers: OnnxTensor[] = [];
+  let h = input;
+  const L = o.sizes.length - 1;
+  for (let l = 0; l < L; l++) {
+    const n = o.sizes[l];
+    const m = o.sizes[l + 1];
+    const w = new Float32Array(n * m);
+    const scale = Math.sqrt(2 / n);
+    for (let i = 0; i < w.length; i++) w[i] = (rand() * 2 - 1) * scale;
+    const b = new Float32Array(m);
+    for (let i = 0; i < m; i++) b[i] = (rand() * 2 - 1) * 0.1 + (l === L - 1 ? (o.offset ?? 0) : 0);
+    initializers.push({ name: `w${l}`, dims: [n, m], data: w }, { name: `b${l}`, dims: [m], data: b });
+    const last = l === L - 1;
+    const head = o.head ?? 'linear';
+    const gemmOut = last && head === 'linear' ? output : `h${l}`;
+    nodes.push({ opType: 'Gemm', inputs: [h, `w${l}`, `b${l}`], outputs: [gemmOut] });
+    h = gemmOut;
+    if (!last) {
+      nodes.push({ opType: 'Relu', inputs: [h], outputs: [`r${l}`] });
+      h = `r${l}`;
+    } else if (head !== 'linear') {
+      nodes.push({ opType: head === 'sigmoid' ? 'Sigmoid' : 'Softmax', inputs: [h], outputs: [output], attributes: head === 'softmax' ? { axis: { int: -1 } } : undefined });
+    }
+  }
+  const batch = o.batch ?? 'batch';
+  const meta = o.metadata
+    ? toMetadataProps({ name: 'mlp', version: '1', kind: 'regressor', features: Array.from({ length: o.sizes[0] }, (_, i) => `f${i}`), ...o.metadata } as ModelMetadata)
+    : undefined;
+  return encodeModel({
+    graph: {
+      name: 'mlp',
+      nodes,
+      initializers,
+      inputs: [{ name: input, elemType: 'float32', shape: [batch, o.sizes[0]] }],
+      outputs: [{ name: output, elemType: 'float32', shape: [batch, o.sizes[L]] }],
+    },
+    metadata: meta,
+  });
+}
+
+export function writeModel(dir: string, name: string, bytes: Uint8Array): string {
+  const p = path.join(dir, name);
+  fs.writeFileSync(p, bytes);
+  return p;
+}
