@@ -84,3 +84,61 @@ export function writeModel(dir: string, name: string, bytes: Uint8Array): string
   fs.writeFileSync(p, bytes);
   return p;
 }
+
+/**
+ * y = sum(x) + offset for x of shape [batch, k]: outputs say exactly which model scored a row.
+ * `padFloats` adds an unused initializer of that many floats (a bigger file to load).
+ */
+export function sumModel(offset: number, k = 24, opts: { padFloats?: number; name?: string; version?: string } = {}): Uint8Array {
+  const initializers: OnnxTensor[] = [
+    { name: 'w', dims: [k, 1], data: new Float32Array(k).fill(1) },
+    { name: 'b', dims: [1], data: Float32Array.of(offset) },
+  ];
+  const nodes: OnnxNode[] = [{ opType: 'Gemm', inputs: ['x', 'w', 'b'], outputs: ['y'] }];
+  if (opts.padFloats) {
+    // Used, so that the optimiser cannot drop it: y2 = x @ pad (ignored by the tests).
+    const cols = Math.max(1, Math.floor(opts.padFloats / k));
+    const pad = new Float32Array(k * cols);
+    for (let i = 0; i < pad.length; i++) pad[i] = ((i * 7919) % 1000) / 1e6;
+    initializers.push({ name: 'pad', dims: [k, cols], data: pad });
+    nodes.push({ opType: 'MatMul', inputs: ['x', 'pad'], outputs: ['z'] });
+  }
+  return encodeModel({
+    graph: {
+      name: 'sum',
+      nodes,
+      initializers,
+      inputs: [{ name: 'x', elemType: 'float32', shape: ['batch', k] }],
+      outputs: [{ name: 'y', elemType: 'float32', shape: ['batch', 1] }, ...(opts.padFloats ? [{ name: 'z', elemType: 'float32' as const, shape: ['batch', Math.max(1, Math.floor(opts.padFloats / k))] }] : [])],
+    },
+    metadata: toMetadataProps({ name: opts.name ?? 'sum', version: opts.version ?? String(offset), kind: 'regressor', features: Array.from({ length: k }, (_, i) => `f${i}`) }),
+  });
+}
+
+/** Two inputs a [batch, 2] and b [batch, 3]: y = sum(a) + 10 * sum(b). */
+export function twoInputModel(): Uint8Array {
+  return encodeModel({
+    graph: {
+      name: 'two',
+      nodes: [
+        { opType: 'MatMul', inputs: ['a', 'wa'], outputs: ['ya'] },
+        { opType: 'MatMul', inputs: ['b', 'wb'], outputs: ['yb'] },
+        { opType: 'Add', inputs: ['ya', 'yb'], outputs: ['y'] },
+      ],
+      initializers: [
+        { name: 'wa', dims: [2, 1], data: new Float32Array(2).fill(1) },
+        { name: 'wb', dims: [3, 1], data: new Float32Array(3).fill(10) },
+      ],
+      inputs: [
+        { name: 'a', elemType: 'float32', shape: ['batch', 2] },
+        { name: 'b', elemType: 'float32', shape: ['batch', 3] },
+      ],
+      outputs: [{ name: 'y', elemType: 'float32', shape: ['batch', 1] }],
+    },
+  });
+}
+
+/** A large model: `layers` MatMul layers of width x width (4 * width^2 bytes each); a run takes milliseconds. */
+export function largeModel(width = 1024, layers = 8, k = 24): Uint8Array {
+  return mlpModel({ sizes: [k, ...Array.from({ length: layers }, () => width), 1], seed: 7 });
+}

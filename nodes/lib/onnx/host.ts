@@ -151,10 +151,37 @@ class WorkerBackend implements Backend {
     });
   }
 
-  async close(): Promise<void> {
-    this.dead ??= new Error('closed');
-    await this.worker.terminate();
+  /**
+   * Asks the worker to finish its current run and end; terminate() only after `timeoutMs`
+   * (terminating a thread inside an onnxruntime run aborts the process).
+   */
+  close(timeoutMs = WORKER_CLOSE_MS): Promise<void> {
+    return closeWorker(this.worker, timeoutMs).finally(() => {
+      this.dead ??= new Error('closed');
+    });
   }
+}
+
+/** Longest wait for a worker to finish its run and end by itself. */
+const WORKER_CLOSE_MS = 8000;
+
+function closeWorker(worker: Worker, timeoutMs = WORKER_CLOSE_MS): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if ((worker as unknown as { threadId: number }).threadId < 0) return resolve();
+    const t = setTimeout(() => {
+      void worker.terminate().then(() => resolve(), () => resolve());
+    }, timeoutMs);
+    worker.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    try {
+      worker.postMessage({ op: 'close' } satisfies ToWorker);
+    } catch {
+      clearTimeout(t);
+      resolve();
+    }
+  });
 }
 
 class DirectBackend implements Backend {
@@ -298,17 +325,17 @@ export class SessionHost extends EventEmitter {
       });
     } catch (e) {
       this.starting.delete(worker);
-      void worker.terminate();
+      void closeWorker(worker);
       throw e;
     }
     this.starting.delete(worker);
     worker.removeAllListeners('message').removeAllListeners('error').removeAllListeners('exit');
     if (r.digest && /^sha256:/i.test(r.digest) && r.digest.toLowerCase() !== ready.digest) {
-      void worker.terminate();
+      void closeWorker(worker);
       throw new HostError('digestMismatch', { path: r.path, expected: r.digest, actual: ready.digest }, `the model file ${r.path} has digest ${ready.digest}, the model message says ${r.digest}: not loaded`);
     }
     if (this.closing) {
-      void worker.terminate();
+      void closeWorker(worker);
       throw closedError();
     }
     const metadata = fromMetadataProps(ready.info.metadata) ?? {};
@@ -548,7 +575,7 @@ export class SessionHost extends EventEmitter {
    */
   async close(graceMs = 2000): Promise<void> {
     this.closing = true;
-    for (const w of this.starting) void w.terminate();
+    const starting = [...this.starting].map((w) => closeWorker(w));
     this.failEarly(closedError());
     if (this.pending > 0) {
       await new Promise<void>((resolve) => {
@@ -572,6 +599,7 @@ export class SessionHost extends EventEmitter {
         return s.backend.close().catch(() => undefined);
       }),
     );
+    await Promise.all(starting);
   }
 }
 

@@ -120,7 +120,7 @@ function allocate(type: TensorType, n: number): TypedData {
 }
 
 /** Copies `src` (numbers) into `dst` at `offset`, checking each value. */
-function fill(dst: TypedData, offset: number, src: ArrayLike<number | bigint>, spec: TensorSpec, where: string): void {
+function fill(dst: TypedData, offset: number, src: ArrayLike<number | bigint>, spec: TensorSpec, row: number): void {
   const n = src.length;
   const integer = spec.type !== 'float32' && spec.type !== 'float64';
   if (dst instanceof BigInt64Array) {
@@ -128,7 +128,7 @@ function fill(dst: TypedData, offset: number, src: ArrayLike<number | bigint>, s
       const v = src[i];
       if (typeof v === 'bigint') dst[offset + i] = v;
       else if (typeof v === 'number' && Number.isInteger(v)) dst[offset + i] = BigInt(v);
-      else throw badValue(spec, where, i, v);
+      else throw badValue(spec, row, i, v);
     }
     return;
   }
@@ -136,7 +136,7 @@ function fill(dst: TypedData, offset: number, src: ArrayLike<number | bigint>, s
     // Fast path: typed to typed; check finiteness in the same pass.
     for (let i = 0; i < n; i++) {
       const v = src[i];
-      if (v - v !== 0) throw badValue(spec, where, i, v);
+      if (v - v !== 0) throw badValue(spec, row, i, v);
       dst[offset + i] = v;
     }
     return;
@@ -144,23 +144,23 @@ function fill(dst: TypedData, offset: number, src: ArrayLike<number | bigint>, s
   for (let i = 0; i < n; i++) {
     let v = src[i] as unknown;
     if (typeof v === 'boolean' && spec.type === 'bool') v = v ? 1 : 0;
-    if (typeof v !== 'number' || v - v !== 0 || (integer && !Number.isInteger(v))) throw badValue(spec, where, i, v);
+    if (typeof v !== 'number' || v - v !== 0 || (integer && !Number.isInteger(v))) throw badValue(spec, row, i, v);
     (dst as Float32Array)[offset + i] = v;
   }
 }
 
-function badValue(spec: TensorSpec, where: string, i: number, v: unknown): InferInputError {
+function badValue(spec: TensorSpec, row: number, i: number, v: unknown): InferInputError {
   const shown = typeof v === 'string' ? JSON.stringify(v) : typeof v === 'bigint' ? `${v}n` : String(v);
   const kind = spec.type === 'float32' || spec.type === 'float64' ? 'finite numbers' : 'integers';
   return new InferInputError(
     'badValue',
-    { input: spec.name, shape: shapeText(spec.shape), type: spec.type, where, index: i, value: shown, kind },
-    `expected ${expected(spec)} to hold ${kind}, got ${shown} at index ${i}${where}`,
+    { input: `"${spec.name}"`, shape: shapeText(spec.shape), type: spec.type, row, index: i, value: shown, kind },
+    `expected ${expected(spec)} to hold ${kind}, got ${shown} at index ${i} (row ${row})`,
   );
 }
 
 function wrongSize(spec: TensorSpec, got: string): InferInputError {
-  return new InferInputError('shape', { input: spec.name, shape: shapeText(spec.shape), type: spec.type, got }, `expected ${expected(spec)}, got ${got}`);
+  return new InferInputError('shape', { input: `"${spec.name}"`, shape: shapeText(spec.shape), type: spec.type, got }, `expected ${expected(spec)}, got ${got}`);
 }
 
 /** Flattens nested number arrays (e.g. a row of [3][8]) into one list; typed arrays pass as is. */
@@ -210,7 +210,7 @@ export function toTensor(value: unknown, spec: TensorSpec, shapeHint?: unknown):
       if (rowSize === undefined) rowSize = flat.length;
       if (flat.length !== rowSize) throw wrongSize(spec, `a row of ${describe(flat.length)} (row ${r})`);
       if (!data) data = allocate(spec.type, rows * rowSize);
-      fill(data, r * rowSize, flat, spec, ` of row ${r}`);
+      fill(data, r * rowSize, flat, spec, r);
     }
     const dims = [rows, ...fillDims(lay.rowDims, rowSize!)];
     return { tensor: { type: spec.type, dims, data: data! }, rows, batched: true };
@@ -233,7 +233,7 @@ export function toTensor(value: unknown, spec: TensorSpec, shapeHint?: unknown):
     if (lay.rowSize !== undefined && k !== lay.rowSize) throw wrongSize(spec, `rows of ${describe(k)} (msg.features.shape [${rows}, ${k}])`);
     if (lay.total !== undefined && n !== lay.total) throw wrongSize(spec, `${rows} rows of ${describe(k)}`);
     const data = allocate(spec.type, n);
-    fill(data, 0, flat, spec, '');
+    fill(data, 0, flat, spec, 0);
     return { tensor: { type: spec.type, dims: [rows, ...fillDims(lay.rowDims, k)], data }, rows, batched: true };
   }
 
@@ -241,7 +241,7 @@ export function toTensor(value: unknown, spec: TensorSpec, shapeHint?: unknown):
   if (lay.total !== undefined) {
     if (n !== lay.total) throw wrongSize(spec, describe(n));
     const data = allocate(spec.type, n);
-    fill(data, 0, flat, spec, '');
+    fill(data, 0, flat, spec, 0);
     const dims = spec.shape.map((d) => d as number);
     const rows = dims.length >= 2 ? dims[0] : 1;
     return { tensor: { type: spec.type, dims, data }, rows, batched: rows > 1 };
@@ -249,7 +249,7 @@ export function toTensor(value: unknown, spec: TensorSpec, shapeHint?: unknown):
   if (lay.rowSize !== undefined && n !== lay.rowSize) throw wrongSize(spec, describe(n));
   if (n === 0) throw wrongSize(spec, 'an empty array');
   const data = allocate(spec.type, n);
-  fill(data, 0, flat, spec, '');
+  fill(data, 0, flat, spec, 0);
   const dims = spec.shape.length >= 2 ? [1, ...fillDims(lay.rowDims, n)] : [n];
   return { tensor: { type: spec.type, dims, data }, rows: 1, batched: false };
 }

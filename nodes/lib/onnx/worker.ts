@@ -24,7 +24,11 @@ export interface WorkerInit {
   probe?: boolean;
 }
 
-export type ToWorker = { op: 'run'; id: number; feeds: Feeds };
+/**
+ * `close`: finish the run in progress, skip the rest, release the session and end the thread.
+ * (Ending a worker with terminate() while onnxruntime runs in it aborts the whole process.)
+ */
+export type ToWorker = { op: 'run'; id: number; feeds: Feeds } | { op: 'close' };
 export type FromWorker =
   | { op: 'ready'; inputs: TensorSpec[]; outputs: TensorSpec[]; info: OnnxModelInfo; digest: string; size: number; loadMs: number; probeRunMs?: number }
   | { op: 'error'; code: 'read' | 'corrupt' | 'session'; message: string }
@@ -84,12 +88,35 @@ async function main(): Promise<void> {
   const port = parentPort;
   if (!port) return;
   const init = workerData as WorkerInit;
-  let session: Ort.InferenceSession;
+  // Listen from the start: a close may come while the session is still being created.
+  let closing = false;
+  let active = 0;
+  let session: Ort.InferenceSession | undefined;
+  const queue: ToWorker[] = [];
+  let failed = false;
+  let onMessage: (m: ToWorker) => void = (m) => {
+    if (m.op === 'close') {
+      closing = true;
+      if (failed) process.exit(0);
+    } else queue.push(m);
+  };
+  port.on('message', (m: ToWorker) => onMessage(m));
+  const finish = async () => {
+    try {
+      await session?.release();
+    } catch {
+      /* ending anyway */
+    }
+    process.exit(0);
+  };
   let ort: typeof Ort;
   let bytes: Buffer;
   let info: OnnxModelInfo;
-  const fail = (code: 'read' | 'corrupt' | 'session', e: unknown) =>
+  const fail = (code: 'read' | 'corrupt' | 'session', e: unknown) => {
+    failed = true;
     port.postMessage({ op: 'error', code, message: (e as Error)?.message ?? String(e) } satisfies FromWorker);
+    if (closing) process.exit(0);
+  };
   const t0 = performance.now();
   try {
     bytes = readFileSync(init.path);
@@ -112,6 +139,7 @@ async function main(): Promise<void> {
     fail('session', e);
     return;
   }
+  if (closing) return void finish();
   const loadMs = performance.now() - t0;
   const inputs = specsOf(session.inputMetadata);
   const outputs = specsOf(session.outputMetadata);
@@ -128,10 +156,17 @@ async function main(): Promise<void> {
   }
   port.postMessage({ op: 'ready', inputs, outputs, info, digest, size: bytes.length, loadMs, probeRunMs } satisfies FromWorker);
 
-  port.on('message', (m: ToWorker) => {
-    if (m.op !== 'run') return;
+  const sess = session;
+  onMessage = (m: ToWorker) => {
+    if (m.op === 'close') {
+      closing = true;
+      if (active === 0) void finish();
+      return;
+    }
+    if (closing) return;
     const s = performance.now();
-    session.run(toOrtFeeds(ort, m.feeds)).then(
+    active++;
+    sess.run(toOrtFeeds(ort, m.feeds)).then(
       (res) => {
         const outputs = fromOrtOutputs(res as Record<string, Ort.Tensor>);
         const msg: FromWorker = { op: 'result', id: m.id, outputs, runMs: performance.now() - s };
@@ -144,8 +179,12 @@ async function main(): Promise<void> {
         }
       },
       (e: Error) => port.postMessage({ op: 'failed', id: m.id, message: e?.message ?? String(e) } satisfies FromWorker),
-    );
-  });
+    ).finally(() => {
+      active--;
+      if (closing && active === 0) void finish();
+    });
+  };
+  for (const m of queue.splice(0)) onMessage(m);
 }
 
 if (parentPort && workerData && typeof (workerData as WorkerInit).path === 'string') void main();

@@ -1,0 +1,415 @@
+/**
+ * onnx infer inside Node-RED (node-red-node-test-helper) with real onnxruntime-node sessions:
+ * input forms, shape errors, output forms, hot swap under load, a corrupt model, micro-batching,
+ * close during inference, the inspect endpoint, and 100 model swaps against native memory growth.
+ */
+import { expect } from 'chai';
+import { createHash } from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { helper, sleep, tmpDir, waitFor } from '../support/red';
+import { largeModel, mlpModel, sumModel, twoInputModel, writeModel } from '../support/onnx-models';
+import inferNode = require('../../nodes/mlops-onnx-infer');
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const catchNode = require('@node-red/nodes/core/common/25-catch.js');
+
+type AnyNode = {
+  receive(msg: unknown): void;
+  on(ev: string, cb: (x: any) => void): void;
+  status: { args: unknown[][]; lastCall?: { args: any[] } };
+  error: { args: any[][]; callCount: number };
+  send: { callCount: number };
+  log: { args: any[][] };
+};
+
+const X = Array.from({ length: 24 }, (_, i) => (i + 1) / 10); // sum = 30
+const SUM = X.reduce((a, b) => a + b, 0);
+const sha = (p: string) => 'sha256:' + createHash('sha256').update(fs.readFileSync(p)).digest('hex');
+/** A row whose sum encodes i: x[0] = i, the rest 0. */
+const rowFor = (i: number) => {
+  const r = new Array(24).fill(0);
+  r[0] = i;
+  return r;
+};
+
+describe('mlops-onnx-infer node (real onnxruntime sessions)', function () {
+  this.timeout(120000);
+  let dir: string;
+  let modelA: string;
+  let modelB: string;
+  let corrupt: string;
+  let mlp: string;
+  let classifier: string;
+  let binary: string;
+  let two: string;
+
+  before(() => {
+    dir = tmpDir('onnx-infer');
+    modelA = writeModel(dir, 'a.onnx', sumModel(1000, 24, { name: 'sum', version: 'A' }));
+    modelB = writeModel(dir, 'b.onnx', sumModel(2000, 24, { name: 'sum', version: 'B' }));
+    corrupt = path.join(dir, 'corrupt.onnx');
+    const good = fs.readFileSync(modelA);
+    fs.writeFileSync(corrupt, Buffer.concat([good.subarray(0, 40), Buffer.from('garbage, not protobuf \xff\xff\xff\xff')]));
+    mlp = writeModel(dir, 'mlp.onnx', mlpModel({ sizes: [24, 64, 32, 1], metadata: { name: 'mlp', version: '1.0' } }));
+    classifier = writeModel(dir, 'cls.onnx', mlpModel({ sizes: [24, 16, 3], head: 'softmax', metadata: { name: 'cls', version: '2', kind: 'classifier', classes: ['ok', 'warn', 'fault'] } }));
+    binary = writeModel(dir, 'bin.onnx', mlpModel({ sizes: [24, 8, 1], head: 'sigmoid', metadata: { name: 'bin', version: '1', kind: 'classifier', classes: ['healthy', 'faulty'], output: { name: 'fault probability', threshold: 0.5 } } }));
+    two = writeModel(dir, 'two.onnx', twoInputModel());
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  beforeEach((done) => {
+    helper.startServer(done);
+  });
+  afterEach(async () => {
+    await helper.unload();
+    await new Promise<void>((r) => helper.stopServer(() => r()));
+  });
+
+  async function load(props: Record<string, unknown>, waitModel = true) {
+    const flow: any[] = [
+      { id: 'n', type: 'mlops-onnx-infer', wires: [['out']], ...props },
+      { id: 'out', type: 'helper' },
+      { id: 'c', type: 'catch', scope: null, uncaught: false, wires: [['caught']] },
+      { id: 'caught', type: 'helper' },
+    ];
+    await helper.load([inferNode, catchNode], flow);
+    const n = helper.getNode('n') as unknown as AnyNode;
+    const got: any[] = [];
+    const errs: any[] = [];
+    (helper.getNode('out') as unknown as AnyNode).on('input', (m) => got.push(m));
+    (helper.getNode('caught') as unknown as AnyNode).on('input', (m) => {
+      m.error.message = String(m.error.message).replace(/^Error: /, '');
+      errs.push(m);
+    });
+    if (waitModel && props.modelPath) {
+      await waitFor('model loaded', () => n.log.args.find((a) => String(a[0]).includes('log.loaded') || String(a[0]).includes('loaded')));
+    }
+    return { n, got, errs };
+  }
+
+  it('loads the model at deploy and scores a number array: score, raw outputs, inference', async () => {
+    const { n, got } = await load({ modelPath: modelA });
+    n.receive({ payload: X, topic: 't1' });
+    await waitFor('one output', () => got[0]);
+    const m = got[0];
+    expect(m.payload).to.be.closeTo(SUM + 1000, 1e-3);
+    expect(m.outputs.y).to.have.length(1);
+    expect(m.outputs.y[0]).to.be.closeTo(SUM + 1000, 1e-3);
+    expect(m.topic).to.equal('t1');
+    expect(m.inference.model).to.deep.equal({ name: 'sum', version: 'A', digest: sha(modelA) });
+    expect(m.inference.latencyMs).to.be.a('number').and.to.be.greaterThan(0);
+    expect(m.inference.batchSize).to.be.at.least(1);
+    await waitFor('green status', () => (n.status.args.some((a: any) => a[0].fill === 'green') ? true : undefined));
+  });
+
+  for (const direct of [true, false]) {
+    it(`accepts every input form (${direct ? 'direct path allowed' : 'worker only'})`, async () => {
+      const { got, n, errs } = await load({ modelPath: modelA, direct });
+      const rows = [rowFor(1), rowFor(2), rowFor(3)];
+      const packed = new Float64Array(3 * 24);
+      rows.forEach((r, i) => packed.set(r, i * 24));
+      n.receive({ payload: Float32Array.from(X), form: 'f32' });
+      n.receive({ payload: Float64Array.from(X), form: 'f64' });
+      n.receive({ payload: rows, form: 'rows' });
+      n.receive({ payload: rows.map((r) => Float32Array.from(r)), form: 'typedRows' });
+      n.receive({ payload: packed, features: { names: [], shape: [3, 24] }, form: 'packed' });
+      n.receive({ payload: { x: X }, form: 'object' });
+      n.receive({ payload: { x: rows }, form: 'objectRows' });
+      await waitFor('7 outputs', () => (got.length === 7 ? true : undefined));
+      expect(errs).to.have.length(0);
+      const by = (f: string) => got.find((m) => m.form === f);
+      for (const f of ['f32', 'f64', 'object']) expect(by(f).payload).to.be.closeTo(SUM + 1000, 1e-3);
+      for (const f of ['rows', 'typedRows', 'packed', 'objectRows']) {
+        expect(by(f).payload, f).to.deep.equal([1001, 1002, 1003]);
+        expect(by(f).outputs.y).to.deep.equal([1001, 1002, 1003]);
+        expect(by(f).inference.rows).to.equal(3);
+      }
+      // In arrival order.
+      expect(got.map((m) => m.form)).to.deep.equal(['f32', 'f64', 'rows', 'typedRows', 'packed', 'object', 'objectRows']);
+    });
+  }
+
+  it('feeds a model with two inputs from an object keyed by input name', async () => {
+    const { got, n, errs } = await load({ modelPath: two });
+    n.receive({ payload: { a: [1, 2], b: [1, 1, 1] } });
+    n.receive({ payload: { a: [[1, 2], [0, 0]], b: [[0, 0, 0], [1, 2, 3]] } });
+    n.receive({ payload: [1, 2, 3, 4, 5] });
+    n.receive({ payload: { a: [1, 2] } });
+    await waitFor('2 outputs, 2 errors', () => (got.length === 2 && errs.length === 2 ? true : undefined));
+    expect(got[0].payload).to.equal(33);
+    expect(got[1].payload).to.deep.equal([3, 60]);
+    expect(errs[0].error.message).to.contain('object keyed by input name').and.to.contain('"a", "b"');
+    expect(errs[1].error.message).to.contain('expected msg.payload to hold input "b"');
+  });
+
+  it('rejects wrong shapes and values with the expected shape, and keeps serving', async () => {
+    const { got, n, errs } = await load({ modelPath: modelA });
+    n.receive({ payload: X.slice(0, 23) });
+    n.receive({ payload: [X, X.slice(0, 20)] });
+    n.receive({ payload: [...X.slice(0, 23), 'a'] });
+    n.receive({ payload: 'hello' });
+    n.receive({ payload: new Float64Array(48), features: { shape: [2, 24] } });
+    n.receive({ payload: new Float64Array(46), features: { shape: [2, 23] } });
+    n.receive({ payload: [...X.slice(0, 23), NaN] });
+    await waitFor('6 errors', () => (errs.length === 6 ? true : undefined));
+    const texts = errs.map((e) => e.error.message);
+    expect(texts[0]).to.equal('expected input "x" of shape [batch, 24] (float32), got 23 values');
+    expect(texts[1]).to.equal('expected input "x" of shape [batch, 24] (float32), got a row of 20 values (row 1)');
+    expect(texts[2]).to.contain('to hold finite numbers, got "a" at index 23');
+    expect(texts[3]).to.equal('expected input "x" of shape [batch, 24] (float32), got a string');
+    expect(texts[4]).to.contain('got rows of 23 values (msg.features.shape [2, 23])');
+    expect(texts[5]).to.contain('got NaN at index 23');
+    expect(got).to.have.length(1);
+    expect(got[0].payload).to.deep.equal([1000, 1000]);
+    n.receive({ payload: X });
+    await waitFor('still serving', () => got[1]);
+  });
+
+  it('label form: argmax with class names from the metadata; threshold for a single probability', async () => {
+    const { got, n } = await load({ modelPath: classifier, output: 'label' });
+    n.receive({ payload: X });
+    n.receive({ payload: [X, rowFor(-5), rowFor(5)] });
+    await waitFor('2 outputs', () => (got.length === 2 ? true : undefined));
+    const probs: number[] = got[0].outputs.y;
+    expect(probs).to.have.length(3);
+    expect(got[0].payload).to.equal(['ok', 'warn', 'fault'][probs.indexOf(Math.max(...probs))]);
+    expect(got[1].payload).to.have.length(3);
+    got[1].payload.forEach((label: string, r: number) => {
+      const p = got[1].outputs.y.slice(r * 3, r * 3 + 3);
+      expect(label).to.equal(['ok', 'warn', 'fault'][p.indexOf(Math.max(...p))]);
+    });
+    await helper.unload();
+
+    for (const [threshold, expectFn] of [['', (p: number) => (p >= 0.5 ? 'faulty' : 'healthy')], ['0.999', (p: number) => (p >= 0.999 ? 'faulty' : 'healthy')]] as const) {
+      const b = await load({ modelPath: binary, output: 'label', threshold });
+      b.n.receive({ payload: [X, rowFor(3), rowFor(-3)] });
+      await waitFor('output', () => b.got[0]);
+      const ps: number[] = b.got[0].outputs.y;
+      expect(b.got[0].payload).to.deep.equal(ps.map(expectFn));
+      await helper.unload();
+    }
+  });
+
+  it('vector form: the first output per row', async () => {
+    const { got, n } = await load({ modelPath: classifier, output: 'vector' });
+    n.receive({ payload: X });
+    n.receive({ payload: [X, X] });
+    await waitFor('2 outputs', () => (got.length === 2 ? true : undefined));
+    expect(got[0].payload).to.have.length(3);
+    expect(got[0].payload.reduce((a: number, b: number) => a + b, 0)).to.be.closeTo(1, 1e-5);
+    expect(got[1].payload).to.deep.equal([got[0].payload, got[0].payload]);
+  });
+
+  it('without a model: red status and an error saying what is expected', async () => {
+    const { n, errs } = await load({ modelPath: '' });
+    n.receive({ payload: X });
+    await waitFor('error', () => errs[0]);
+    expect(errs[0].error.message).to.contain('no model is loaded');
+    expect((n.status.lastCall as any).args[0]).to.include({ fill: 'red' });
+  });
+
+  it('a corrupt model at deploy: error and red status; a model message then loads a good one', async () => {
+    const { n, errs, got } = await load({ modelPath: corrupt }, false);
+    await waitFor('load error', () => n.error.args.find((a) => /not a valid ONNX model|onnxruntime cannot load/.test(String(a[0]))));
+    await waitFor('red status', () => ((n.status.lastCall as any)?.args[0].fill === 'red' ? true : undefined));
+    n.receive({ payload: X });
+    await waitFor('no model error', () => errs[0]);
+    expect(errs[0].error.message).to.contain('no model is loaded');
+    n.receive({ model: { name: 'sum', version: 'A', path: modelA, format: 'onnx', digest: sha(modelA), metadata: {}, source: 'test' } });
+    await waitFor('green', () => ((n.status.lastCall as any)?.args[0].fill === 'green' ? true : undefined));
+    n.receive({ payload: X });
+    await waitFor('output', () => got[0]);
+    expect(got[0].payload).to.be.closeTo(SUM + 1000, 1e-3);
+  });
+
+  it('a corrupt or mismatching model message leaves the old model serving and reports why', async () => {
+    const { n, errs, got } = await load({ modelPath: modelA });
+    n.receive({ payload: rowFor(1), seq: 0 });
+    n.receive({ model: { name: 'bad', version: '9', path: corrupt, format: 'onnx', digest: '', metadata: {}, source: 'test' } });
+    n.receive({ payload: rowFor(2), seq: 1 });
+    n.receive({ model: { name: 'sum', version: 'B', path: modelB, format: 'onnx', digest: 'sha256:' + '0'.repeat(64), metadata: {}, source: 'test' } });
+    n.receive({ model: { name: 'x', version: '1', path: path.join(dir, 'missing.onnx'), format: 'onnx' } });
+    n.receive({ model: { name: 'x', version: '1', path: modelB, format: 'tflite' } });
+    await waitFor('4 errors', () => (errs.length === 4 ? true : undefined));
+    n.receive({ payload: rowFor(3), seq: 2 });
+    await waitFor('3 outputs', () => (got.length === 3 ? true : undefined));
+    expect(got.map((m) => m.payload)).to.deep.equal([1001, 1002, 1003]);
+    const texts = errs.map((e) => e.error.message).join('\n');
+    expect(texts).to.match(/model not swapped, the previous model keeps serving: (not a valid ONNX model|onnxruntime cannot load the model)/);
+    expect(texts).to.contain('has digest sha256:');
+    expect(texts).to.contain('cannot read the model file');
+    expect(texts).to.contain('expected an ONNX model (format "onnx")');
+  });
+
+  for (const direct of [true, false]) {
+    it(`swaps under load: no message lost or mis-scored, in order, switch point reported (${direct ? 'direct allowed' : 'worker'})`, async () => {
+      const { n, got, errs } = await load({ modelPath: modelA, direct });
+      const N = 3000;
+      const swapAt = 1000;
+      let i = 0;
+      // A steady stream: 100 messages per tick; the model message arrives in the middle.
+      await new Promise<void>((resolve) => {
+        const tick = () => {
+          for (let k = 0; k < 100 && i < N; k++, i++) {
+            if (i === swapAt) n.receive({ model: { name: 'sum', version: 'B', path: modelB, format: 'onnx', digest: sha(modelB), metadata: {}, source: 'test' } });
+            n.receive({ payload: rowFor(i), seq: i });
+          }
+          if (i < N) setImmediate(tick);
+          else resolve();
+        };
+        tick();
+      });
+      await waitFor(`${N} outputs`, () => (got.length === N ? true : undefined), 60000);
+      expect(errs).to.have.length(0);
+      expect(got.map((m) => m.seq)).to.deep.equal(Array.from({ length: N }, (_, k) => k));
+      const offsets = got.map((m) => m.payload - m.seq);
+      for (const o of offsets) expect([1000, 2000]).to.include(o);
+      const first = offsets.indexOf(2000);
+      expect(first).to.be.greaterThan(swapAt - 1);
+      expect(offsets.slice(first).every((o) => o === 2000)).to.equal(true);
+      expect(offsets.slice(0, first).every((o) => o === 1000)).to.equal(true);
+      expect(got[0].inference.switchedFrom).to.equal(null); // the first message of the deployed model
+      const switched = got.filter((m) => m.inference.switchedFrom);
+      expect(switched).to.have.length(1);
+      expect(switched[0].seq).to.equal(first);
+      expect(switched[0].inference.switchedFrom).to.deep.equal({ name: 'sum', version: 'A', digest: sha(modelA) });
+      expect(switched[0].inference.model).to.deep.equal({ name: 'sum', version: 'B', digest: sha(modelB) });
+      expect(n.log.args.some((a) => String(a[0]).includes('switched'))).to.equal(true);
+    });
+  }
+
+  it('micro-batching gathers messages into one run and keeps order and per-message results', async () => {
+    const { n, got } = await load({ modelPath: modelA, batchSize: 16, batchWaitMs: 30, direct: false });
+    for (let i = 0; i < 40; i++) n.receive({ payload: i % 5 === 0 ? [rowFor(i), rowFor(i)] : rowFor(i), seq: i });
+    await waitFor('40 outputs', () => (got.length === 40 ? true : undefined));
+    expect(got.map((m) => m.seq)).to.deep.equal(Array.from({ length: 40 }, (_, k) => k));
+    for (const m of got) {
+      if (m.seq % 5 === 0) expect(m.payload).to.deep.equal([1000 + m.seq, 1000 + m.seq]);
+      else expect(m.payload).to.equal(1000 + m.seq);
+    }
+    expect(Math.max(...got.map((m) => m.inference.batchSize))).to.be.greaterThan(10);
+    // A lone message waits at most the configured time.
+    const t0 = Date.now();
+    n.receive({ payload: rowFor(7), seq: 99 });
+    await waitFor('lone output', () => got[40]);
+    expect(Date.now() - t0).to.be.lessThan(500);
+    expect(got[40].payload).to.equal(1007);
+  });
+
+  it('close during inference answers or fails every message, none left hanging', async () => {
+    const big = writeModel(dir, 'big-close.onnx', largeModel(1024, 6));
+    const { n } = await load({ modelPath: big, direct: false });
+    const N = 1000;
+    // About 64k rows of a 6-layer 1024-wide model: more than the close grace period allows.
+    const rows = Array.from({ length: 64 }, () => X);
+    for (let i = 0; i < N; i++) n.receive({ payload: rows, seq: i });
+    await sleep(30);
+    // The helper restores its spies when unload() starts, before the flows stop: count what
+    // the node sends or fails during the close with wrappers of our own.
+    const sendSpy = n.send;
+    const errorSpy = n.error;
+    const proto = (helper as any)._NodePrototype;
+    const stopping = helper.unload();
+    const original = { send: proto.send, error: proto.error };
+    let sentLate = 0;
+    const failedLate: string[] = [];
+    proto.send = function (this: any, ...a: any[]) {
+      if (this.id === 'n') sentLate++;
+      return original.send.apply(this, a);
+    };
+    proto.error = function (this: any, ...a: any[]) {
+      if (this.id === 'n' && a[1] && typeof a[1].seq === 'number') failedLate.push(String(a[0]?.message ?? a[0]));
+      return original.error.apply(this, a);
+    };
+    const t0 = Date.now();
+    try {
+      await stopping;
+    } finally {
+      Object.assign(proto, original);
+    }
+    const closeMs = Date.now() - t0;
+    expect(closeMs).to.be.lessThan(12000);
+    await sleep(100);
+    const sent = sendSpy.callCount + sentLate;
+    const failed = errorSpy.args.filter((a) => a[1] && typeof a[1].seq === 'number').length + failedLate.length;
+    expect(sent + failed).to.equal(N);
+    expect(failed).to.be.greaterThan(0);
+    expect(failedLate.some((m) => m.includes('closed'))).to.equal(true);
+    // eslint-disable-next-line no-console
+    console.log(`      closed in ${closeMs} ms: ${sent} answered, ${failed} failed with done(err)`);
+  });
+
+  it('the inspect endpoint shows inputs, outputs and metadata without loading a session', async () => {
+    await load({ modelPath: '' });
+    const res = await helper.request().get('/mlops-onnx-infer/inspect').query({ path: mlp }).expect(200);
+    expect(res.body.inputs).to.deep.equal([{ name: 'x', type: 'float32', shape: ['batch', 24] }]);
+    expect(res.body.outputs).to.deep.equal([{ name: 'y', type: 'float32', shape: ['batch', 1] }]);
+    expect(res.body.metadata).to.include({ name: 'mlp', version: '1.0', features: 24 });
+    await helper.request().get('/mlops-onnx-infer/inspect').query({ path: corrupt }).expect(422);
+    await helper.request().get('/mlops-onnx-infer/inspect').query({ path: path.join(dir, 'nope.onnx') }).expect(404);
+    await helper.request().get('/mlops-onnx-infer/inspect').expect(400);
+  });
+
+  it('100 model swaps grow RSS by less than 50 MB', async function () {
+    // Models of about 4 MB each, so that a leaked session per swap would show.
+    const big1 = writeModel(dir, 'swap1.onnx', mlpModel({ sizes: [24, 1024, 1024, 1], seed: 1, metadata: { name: 'swap', version: '1' } }));
+    const big2 = writeModel(dir, 'swap2.onnx', mlpModel({ sizes: [24, 1024, 1024, 1], seed: 2, metadata: { name: 'swap', version: '2' } }));
+    const { n, got, errs } = await load({ modelPath: big1 });
+    const loads = () => n.log.args.filter((a) => String(a[0]).includes('loaded')).length;
+    const swap = async (k: number) => {
+      const p = k % 2 ? big2 : big1;
+      const before = loads();
+      n.receive({ model: { name: 'swap', version: String(1 + (k % 2)), path: p, format: 'onnx' } });
+      await waitFor('swapped', () => (loads() > before ? true : undefined));
+      const scored = got.length;
+      n.receive({ payload: X });
+      await waitFor('scored', () => (got.length > scored ? true : undefined));
+      expect(got[got.length - 1].inference.model.version).to.equal(String(1 + (k % 2)));
+    };
+    for (let k = 0; k < 10; k++) await swap(k);
+    (global as any).gc?.();
+    const rss0 = process.memoryUsage().rss;
+    for (let k = 10; k < 110; k++) await swap(k);
+    await sleep(200);
+    (global as any).gc?.();
+    const rss1 = process.memoryUsage().rss;
+    const growthMb = (rss1 - rss0) / 1048576;
+    // eslint-disable-next-line no-console
+    console.log(`      100 swaps of a ${(fs.statSync(big1).size / 1048576).toFixed(1)} MB model: RSS ${(rss0 / 1048576).toFixed(0)} -> ${(rss1 / 1048576).toFixed(0)} MB (${growthMb >= 0 ? '+' : ''}${growthMb.toFixed(1)} MB)`);
+    expect(errs).to.have.length(0);
+    expect(growthMb).to.be.lessThan(50);
+  });
+});
+
+describe('mlops-onnx-infer i18n catalogs, help and example', () => {
+  const root = path.resolve(__dirname, '../..');
+  const src = ['nodes/mlops-onnx-infer.ts', 'nodes/lib/onnx/host.ts', 'nodes/lib/onnx/io.ts'].map((f) => fs.readFileSync(path.join(root, f), 'utf8')).join('\n');
+  const html = fs.readFileSync(path.join(root, 'nodes/mlops-onnx-infer.html'), 'utf8');
+  const keys = new Set<string>();
+  for (const m of src.matchAll(/\bt(?:Or)?\(\s*'([a-zA-Z.]+)'/g)) keys.add(m[1]);
+  for (const m of src.matchAll(/new (?:InferInputError|HostError)\(\s*'([a-zA-Z]+)'/g)) keys.add(`errors.${m[1]}`);
+  for (const m of src.matchAll(/'(load(?:Read|Corrupt|Session))'/g)) keys.add(`errors.${m[1]}`);
+  for (const m of html.matchAll(/mlops-onnx-infer\.([a-zA-Z]+\.[a-zA-Z]+)/g)) keys.add(m[1]);
+  for (const k of ['worker', 'direct']) keys.add(`mode.${k}`);
+
+  for (const lang of ['en-US', 'de']) {
+    it(`${lang}: every key exists; help has Inputs, Outputs, Details`, () => {
+      const cat = JSON.parse(fs.readFileSync(path.join(root, `locales/${lang}/mlops-onnx-infer.json`), 'utf8'))['mlops-onnx-infer'];
+      const missing = [...keys].filter((k) => k.split('.').reduce((o: any, p) => (o ? o[p] : undefined), cat) === undefined);
+      expect(missing).to.deep.equal([]);
+      expect(keys.size).to.be.greaterThan(40);
+      const help = fs.readFileSync(path.join(root, `locales/${lang}/mlops-onnx-infer.html`), 'utf8');
+      expect(help).to.contain('data-help-name="mlops-onnx-infer"');
+      expect(help).to.match(/<h3>(Inputs|Eingaben|Eingänge)<\/h3>[\s\S]*<h3>(Outputs|Ausgaben|Ausgänge)<\/h3>[\s\S]*<h3>Details<\/h3>/);
+    });
+  }
+
+  it('the example flow is valid flow JSON using this node', () => {
+    const flowJson = JSON.parse(fs.readFileSync(path.join(root, 'examples/onnx-infer.json'), 'utf8'));
+    expect(flowJson).to.be.an('array');
+    const ids = new Set(flowJson.map((n: { id: string }) => n.id));
+    expect(ids.size).to.equal(flowJson.length);
+    expect(flowJson.some((n: { type: string }) => n.type === 'mlops-onnx-infer')).to.equal(true);
+    for (const n of flowJson) for (const w of n.wires ?? []) for (const id of w) expect(ids.has(id), id).to.equal(true);
+  });
+});
