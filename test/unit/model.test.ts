@@ -9,6 +9,7 @@ import { DECILES, INPUT_NAME, referenceFromData, toOnnx } from '../../nodes/lib/
 import { fromMetadataProps, ModelMetadata } from '../../nodes/lib/model/metadata';
 import { mulberry32, trainAutoencoder, trainMlp, TrainedModel } from '../../nodes/lib/model/trainer';
 import { decodeModelInfo } from '../../nodes/lib/onnx/proto';
+import { DEFAULT_OUT as DEMO_MODEL, DEMO_MACHINE, simulateWindows } from '../../scripts/train-demo-model';
 
 const D = 6;
 const N = 400;
@@ -224,5 +225,43 @@ describe('model trainer and ONNX export', function () {
     }
     expect(err?.message).to.match(/binary targets must be 0 or 1/);
     expect(() => toOnnx(models.regressor, { ...meta(models.regressor, x), features: ['a'] })).to.throw(/1 features, the model takes 6/);
+  });
+});
+
+describe('the committed demo model (flows/predictive-maintenance/models/bearing-fault.onnx)', function () {
+  this.timeout(30000);
+
+  it('describes itself, fits the flow\'s feature window and tells a faulty bearing from a healthy one', async () => {
+    const bytes = fs.readFileSync(DEMO_MODEL);
+    expect(bytes.length).to.be.below(100 * 1024);
+    const info = decodeModelInfo(bytes);
+    const m = fromMetadataProps(info.metadata)!;
+    expect(m).to.include({ name: 'bearing-fault', version: '1.0.0', kind: 'classifier' });
+    expect(m.classes).to.deep.equal(['healthy', 'fault']);
+    expect(m.output).to.include({ name: 'fault probability', threshold: 0.5 });
+    expect(m.metrics).to.include.keys('accuracy', 'auc', 'f1');
+    expect(m.provenance).to.include.keys('train', 'test', 'rows');
+    expect(info.inputs[0].shape).to.deep.equal(['batch', 40]);
+    // the demo's own run (seed 42) through the flow's feature window, as npm start computes it
+    const { names, windows } = simulateWindows({ name: 'demo', machine: DEMO_MACHINE, durationS: 3300 });
+    expect(m.features).to.deep.equal(names);
+    expect(Object.keys(m.reference!.features)).to.deep.equal(names);
+    const healthy = windows.filter((w) => w.label === 0);
+    const faulty = windows.filter((w) => w.label === 1);
+    const session = await ort.InferenceSession.create(bytes);
+    try {
+      const score = async (ws: typeof windows) => {
+        const out = await session.run({ features: new ort.Tensor('float32', Float32Array.from(ws.flatMap((w) => w.features)), [ws.length, 40]) });
+        return Array.from(out.probability.data as Float32Array);
+      };
+      const ph = await score(healthy);
+      const pf = await score(faulty);
+      expect(ph.filter((p) => p >= 0.5).length / ph.length, 'false alarms').to.be.below(0.05);
+      expect(pf.filter((p) => p >= 0.5).length / pf.length, 'detected').to.be.above(0.95);
+    } finally {
+      await session.release();
+    }
+    const check = onnxChecker();
+    if (check) expect(check(DEMO_MODEL).ok).to.equal(true);
   });
 });
