@@ -76,7 +76,9 @@ function onnxChecker(): ((file: string) => { ok: boolean; out: string }) | null 
   return (file: string) => {
     const r = spawnSync(
       '/usr/bin/python3',
-      ['-c', 'import sys, onnx; onnx.checker.check_model(sys.argv[1], full_check=True); print("ok")', file],
+      // On the loaded model: given a path, check_model(full_check=True) writes the inferred
+      // shapes back into the file (onnx.shape_inference.infer_shapes_path overwrites its input).
+      ['-c', 'import sys, onnx; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True); print("ok")', file],
       { encoding: 'utf8' },
     );
     return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` };
