@@ -16,8 +16,10 @@
  *   next run, which never delays a message but raises throughput under load. Results are split
  *   back per message.
  * - Direct path (`direct: 'auto'`): a model whose batch-1 run, measured in the worker at load, is
- *   below `directMaxRunMs` runs on this thread (a message hop to a worker costs more than such a
- *   run). A model with a longer run always stays in its worker, so it cannot stall the event loop.
+ *   below `directMaxRunMs` and whose 64-row run is below 1 ms runs on this thread (a message hop
+ *   to a worker costs more than such a run; measured in bench/onnx-infer.bench.ts), with stacked
+ *   runs kept to about 1 ms. A model with a longer run always stays in its worker, so it cannot
+ *   stall the event loop.
  */
 import { EventEmitter } from 'events';
 import * as path from 'path';
@@ -40,13 +42,13 @@ export interface HostOptions {
   batchWaitMs?: number;
   /** Stack messages that wait while runs are in flight into the next run (default true). */
   stack?: boolean;
-  /** Most rows in one stacked run (default 4096; 256 on the direct path). */
+  /** Most rows in one stacked run (default 4096; on the direct path about 1 ms worth, by the measured 64-row run). */
   maxBatchRows?: number;
   /** Runs given to a worker at once (default 2: the next one is ready when one finishes). */
   maxInFlight?: number;
   /** 'auto': tiny models run on this thread; 'never': always a worker; 'always' (tests). */
   direct?: 'auto' | 'never' | 'always';
-  /** Longest measured batch-1 run (ms) for the direct path (default 0.1). */
+  /** Longest measured batch-1 run (ms) for the direct path (default 0.2; a 64-row run must stay under 1 ms too). */
   directMaxRunMs?: number;
 }
 
@@ -70,8 +72,9 @@ export interface LoadedModel {
   inputs: TensorSpec[];
   outputs: TensorSpec[];
   loadMs: number;
-  /** Median batch-1 run measured in the worker right after the load (ms). */
+  /** Median batch-1 and 64-row runs measured in the worker right after the load (ms). */
   probeRunMs?: number;
+  probeRun64Ms?: number;
   mode: 'worker' | 'direct';
   /** All inputs have a free batch dimension: messages can be stacked. */
   batchable: boolean;
@@ -263,7 +266,7 @@ export class SessionHost extends EventEmitter {
       maxBatchRows: options.maxBatchRows ?? 4096,
       maxInFlight: Math.max(1, options.maxInFlight ?? 2),
       direct: options.direct ?? 'auto',
-      directMaxRunMs: options.directMaxRunMs ?? 0.1,
+      directMaxRunMs: options.directMaxRunMs ?? 0.2,
     };
   }
 
@@ -351,13 +354,20 @@ export class SessionHost extends EventEmitter {
       outputs: ready.outputs,
       loadMs: ready.loadMs,
       probeRunMs: ready.probeRunMs,
+      probeRun64Ms: ready.probeRun64Ms,
       mode: 'worker',
       batchable: canBatch(ready.inputs),
     };
     let backend: Backend = new WorkerBackend(worker);
     const useDirect =
       o.direct === 'always' ||
-      (o.direct === 'auto' && ready.probeRunMs !== undefined && ready.probeRunMs <= o.directMaxRunMs && ready.loadMs <= 50 && ready.size <= 2 * 1024 * 1024);
+      (o.direct === 'auto' &&
+        ready.probeRunMs !== undefined &&
+        ready.probeRunMs <= o.directMaxRunMs &&
+        ready.probeRun64Ms !== undefined &&
+        ready.probeRun64Ms <= 1 &&
+        ready.loadMs <= 100 &&
+        ready.size <= 2 * 1024 * 1024);
     if (useDirect) {
       // A tiny model: creating its session here costs about its load time measured in the
       // worker (bounded above), and each run microseconds.
@@ -389,7 +399,8 @@ export class SessionHost extends EventEmitter {
       waiting: [],
       inFlight: 0,
       maxInFlight: direct ? 1 : this.options.maxInFlight,
-      maxRows: direct ? Math.min(256, this.options.maxBatchRows) : this.options.maxBatchRows,
+      // In-thread, a stacked run is kept to about 1 ms (by the measured 64-row run).
+      maxRows: direct ? Math.min(this.options.maxBatchRows, 64 * Math.max(1, Math.min(16, Math.floor(1 / Math.max(model.probeRun64Ms ?? 1, 1e-3))))) : this.options.maxBatchRows,
       fresh: true,
       previous: prev?.model ?? null,
     };
