@@ -72,17 +72,18 @@ for (const [runtime, runtimeEnv] of runtimes) {
       else fs.rmSync(dir, { recursive: true, force: true });
     });
 
-    it('prints feature vectors computed from the simulator', async () => {
-      const line = await waitFor('a printed feature vector', () => out.match(/features @\S+ \[(\d+)\] (vibration\.rms=[-\d.]+.*)/) ?? undefined, 90000, 200);
-      expect(Number(line[1])).to.equal(40); // 4 channels x 10 features
-      expect(line[2]).to.match(/temperature\.mean=\d+\.\d{3}/);
+    it('prints a fault probability per window: simulator → features → ONNX model', async () => {
+      const line = await waitFor('a printed prediction', () => out.match(/window @\S+ \[(\d+) features\] fault probability=(\d\.\d{3}) \((bearing-fault 1\.0\.0), [\d.]+ ms\)/) ?? undefined, 90000, 200);
+      expect(Number(line[1])).to.equal(40); // 4 channels x 10 features, scored by the committed model
+      expect(Number(line[2])).to.be.within(0, 1);
+      expect(line[3]).to.equal('bearing-fault 1.0.0');
       expect(out).to.not.match(/\[error\]/);
     });
 
     it('serves the nodes, their help and their locales to the editor', async () => {
       const nodes = (await (await fetch(`${editor}/nodes`, { headers: { Accept: 'application/json' } })).json()) as Array<{ module: string; types: string[]; enabled: boolean; err?: string }>;
       const ours = nodes.filter((n) => n.module === '@edge-mlops/node-red-mlops');
-      expect(ours.flatMap((n) => n.types).sort()).to.deep.equal(['mlops-feature-window', 'mlops-opcua-endpoint', 'mlops-opcua-read']);
+      expect(ours.flatMap((n) => n.types).sort()).to.deep.equal(['mlops-feature-window', 'mlops-onnx-infer', 'mlops-opcua-endpoint', 'mlops-opcua-read']);
       for (const n of ours) expect(n.err, `${n.types} failed to load`).to.equal(undefined);
       const html = await (await fetch(`${editor}/nodes`, { headers: { Accept: 'text/html' } })).text();
       expect(html).to.include('data-template-name="mlops-opcua-read"').and.include('data-help-name="mlops-feature-window"');
@@ -92,9 +93,9 @@ for (const [runtime, runtimeEnv] of runtimes) {
       expect(icon.status).to.equal(200);
       // Import > Examples lists one flow per node, served from examples/
       const examples = (await (await fetch(`${editor}/library/examples/flows/@edge-mlops/node-red-mlops`)).json()) as Array<{ fn: string }>;
-      expect(examples.map((e) => e.fn).sort()).to.deep.equal(['feature-window', 'opcua-read']);
+      expect(examples.map((e) => e.fn).sort()).to.deep.equal(['feature-window', 'onnx-infer', 'opcua-read']);
       const flows = (await (await fetch(`${editor}/flows`)).json()) as Array<{ type: string }>;
-      expect(flows.map((n) => n.type)).to.include.members(['mlops-opcua-read', 'mlops-feature-window', 'mlops-opcua-endpoint']);
+      expect(flows.map((n) => n.type)).to.include.members(['mlops-opcua-read', 'mlops-feature-window', 'mlops-opcua-endpoint', 'mlops-onnx-infer']);
     });
 
     it('shows the flow and clear edit dialogs in a real browser, in English and German', async () => {
