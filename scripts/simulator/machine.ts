@@ -98,17 +98,8 @@ export interface MachineSample {
 // Random numbers
 // ---------------------------------------------------------------------------
 
-/** mulberry32: a small, fast 32-bit PRNG (Tommy Ettinger). Returns uniforms in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../nodes/lib/random';
+export { mulberry32 };
 
 /** The mulberry32 output mixer used as a hash of one 32-bit word. */
 function mix32(x: number): number {

@@ -5,19 +5,10 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { mulberry32 } from '../../nodes/lib/random';
 import { encodeModel, type OnnxNode, type OnnxTensor } from '../../nodes/lib/onnx/proto';
 import { toMetadataProps, type ModelMetadata } from '../../nodes/lib/model/metadata';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface MlpOptions {
   /** Layer sizes, input first: [24, 64, 32, 1]. */

@@ -122,17 +122,8 @@ export function ensureBackend(): Promise<string> {
 
 // ------------------------------------------------------------------ helpers
 
-/** mulberry32: small, fast, seeded 32-bit PRNG; uniforms in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../random';
+export { mulberry32 };
 
 function shuffleInPlace(a: Int32Array, rnd: () => number): void {
   for (let i = a.length - 1; i > 0; i--) {
