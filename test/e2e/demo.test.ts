@@ -147,6 +147,13 @@ for (const [runtime, runtimeEnv] of runtimes) {
           expect(await page.locator('#dialog-form').innerText()).to.include(texts.window);
           await page.screenshot({ path: path.join(dir, `feature-window-${locale}.png`) });
           await page.locator('#node-dialog-cancel').click();
+          // onnx infer: the dialog shows what the model file says about itself
+          await page.locator('g.red-ui-flow-node[id="5f7a9c1e3a5c7e09"]').dblclick();
+          await page.waitForFunction(() => /probability/.test(document.querySelector('#mlops-onnx-inspect')?.textContent ?? ''), undefined, { timeout: 15000 });
+          const inspect = await page.locator('#mlops-onnx-inspect').innerText();
+          expect(inspect).to.include('features').and.include('bearing-fault').and.include('1.0.0');
+          await page.screenshot({ path: path.join(dir, `onnx-infer-${locale}.png`) });
+          await page.locator('#node-dialog-cancel').click();
           // no node or config node is flagged invalid by its editor validators
           const invalid = await page.evaluate(() => {
             const RED = (window as unknown as { RED: { nodes: { eachNode(f: (n: { type: string; valid: boolean }) => void): void; eachConfig(f: (n: { type: string; valid: boolean }) => void): void } } }).RED;
