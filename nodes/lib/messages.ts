@@ -78,3 +78,56 @@ export interface ModelInfo {
   metadata: Record<string, unknown>;
   source: string;
 }
+
+export type DriftLevel = 'ok' | 'warn' | 'drift';
+
+/** One feature's part of a data-drift report. */
+export interface DriftFeatureReport {
+  name: string;
+  /** Whether this feature counts as drifted by the node's method. */
+  drifted: boolean;
+  /** The method's statistic and (KS) its p-value after the multiple-testing correction. */
+  statistic: number;
+  pValue?: number;
+  /** Every statistic, whatever the method: KS D and raw p-value, PSI, normalised Wasserstein, Jensen-Shannon distance. */
+  ks: number;
+  ksPValue: number;
+  psi: number;
+  wasserstein: number;
+  js: number;
+  /** The current window: finite values in it, their mean and standard deviation. */
+  count: number;
+  mean: number;
+  std: number;
+  reference: { mean: number; std: number; count: number };
+}
+
+/**
+ * drift report: `msg.drift`, from `drift detect`. Data drift (window tests): `statistic` is the share
+ * of drifted features, `threshold` the share that means drift, `features` per feature. A streaming
+ * detector: `statistic` is the detector's own (e.g. Page-Hinkley's cumulative sum), `features` empty.
+ */
+export interface DriftReport {
+  state: DriftLevel;
+  /** The state before this report, on a state change. */
+  previous?: DriftLevel;
+  /** The level this evaluation alone gave (before hysteresis). */
+  level: DriftLevel;
+  /** 'ks' | 'psi' | 'wasserstein' | 'js' | 'adwin' | 'page-hinkley' | 'kswin' | 'ddm' */
+  method: string;
+  statistic: number;
+  /** The smallest corrected KS p-value (KS), undefined otherwise. */
+  pValue?: number;
+  threshold: number;
+  /** Names of the drifted features. */
+  drifted: string[];
+  features: DriftFeatureReport[];
+  /** When the current state began (ms since epoch), and when this evaluation ran. */
+  since: number;
+  at: number;
+  /** Evaluations (window mode) or updates (streaming) so far. */
+  evaluations: number;
+  baseline: { source: string; name?: string; version?: string; digest?: string; path?: string; features: number };
+  /** Streaming detectors: the detector's state (e.g. ADWIN width and estimate). */
+  detector?: Record<string, number>;
+}

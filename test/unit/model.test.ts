@@ -5,7 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import { quantile, standardDeviation, mean as ssMean } from 'simple-statistics';
-import { DECILES, INPUT_NAME, referenceFromData, toOnnx } from '../../nodes/lib/model/export';
+import { INPUT_NAME, REFERENCE_PROBABILITIES, referenceFromData, toOnnx } from '../../nodes/lib/model/export';
 import { fromMetadataProps, ModelMetadata } from '../../nodes/lib/model/metadata';
 import { mulberry32, trainAutoencoder, trainMlp, TrainedModel } from '../../nodes/lib/model/trainer';
 import { decodeModelInfo } from '../../nodes/lib/onnx/proto';
@@ -155,7 +155,7 @@ describe('model trainer and ONNX export', function () {
       const back = fromMetadataProps(info.metadata);
       expect(back).to.deep.equal(JSON.parse(JSON.stringify(meta(m, x))));
       expect(back!.features).to.deep.equal(names);
-      expect(back!.reference!.probabilities).to.deep.equal(DECILES);
+      expect(back!.reference!.probabilities).to.deep.equal(REFERENCE_PROBABILITIES);
     }
     // Sub(mean) and Div(std) come first: the raw bytes name the scaler nodes' inputs
     const text = Buffer.from(fs.readFileSync(files.regressor)).toString('latin1');

@@ -25,6 +25,13 @@ export const OUTPUT_NAMES: Record<TrainedModel['kind'], string> = {
   autoencoder: 'anomaly_score',
 };
 export const DECILES = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1];
+/**
+ * The quantiles a model's reference carries by default: the deciles (drift detect's PSI and
+ * Jensen-Shannon bins) plus finer steps in the tails, where a piecewise-linear CDF through the
+ * deciles alone is furthest off (up to 0.05 in CDF for normal data, which a KS test on a large
+ * window would call drift).
+ */
+export const REFERENCE_PROBABILITIES = [0, 0.005, 0.01, 0.025, 0.05, ...DECILES.slice(1, -1), 0.95, 0.975, 0.99, 0.995, 1];
 
 const ACTIVATION_OP: Record<Exclude<Activation, 'linear'>, string> = { relu: 'Relu', tanh: 'Tanh', sigmoid: 'Sigmoid' };
 
@@ -111,7 +118,7 @@ function packageVersion(): string {
 export function referenceFromData(
   names: string[],
   rows: Rows,
-  probabilities: number[] = DECILES,
+  probabilities: number[] = REFERENCE_PROBABILITIES,
 ): NonNullable<ModelMetadata['reference']> {
   for (const p of probabilities) if (!(p >= 0 && p <= 1)) throw new Error(`probabilities must be in [0, 1], got ${p}`);
   const features: Record<string, FeatureReference> = {};

@@ -1,0 +1,329 @@
+/**
+ * What `drift detect` does with each message, without Node-RED: the node's configuration, where
+ * the baseline comes from (a model, learning, a file, a message), and feeding feature vectors or
+ * a single signal to the monitors. The node file is glue around this.
+ */
+import type { DriftLevel, DriftReport } from '../messages';
+import type { ModelMetadata } from '../model/metadata';
+import { type Baseline, BaselineLearner, baselineFromJson, baselineFromModel } from './baseline';
+import { type Correction, type DataMethod, DATA_METHODS, DETECTORS, MonitorError, StreamMonitor, WINDOW_DEFAULTS, WindowMonitor, type WindowMonitorConfig } from './monitor';
+import type { DetectorKind } from './streaming';
+
+export type DriftMode = 'window' | 'stream';
+export type BaselineMode = 'model' | 'learn' | 'file';
+
+/** The node's properties as the editor stores them (strings or numbers). */
+export interface RawDriftConfig {
+  mode?: string;
+  baselineSource?: string;
+  modelPath?: string;
+  baselineFile?: string;
+  learnSize?: string | number;
+  method?: string;
+  windowSize?: string | number;
+  evaluateEvery?: string | number;
+  alpha?: string | number;
+  correction?: string;
+  psiThreshold?: string | number;
+  wassersteinThreshold?: string | number;
+  jsThreshold?: string | number;
+  warnShare?: string | number;
+  driftShare?: string | number;
+  confirm?: string | number;
+  clear?: string | number;
+  features?: string;
+  detector?: string;
+  signal?: string;
+  /** Detector parameters, River's names: "delta=0.002, clock=32" or an object. */
+  detectorParams?: string | Record<string, number | string>;
+}
+
+export interface DriftConfig {
+  mode: DriftMode;
+  baselineSource: BaselineMode;
+  modelPath: string;
+  baselineFile: string;
+  learnSize: number;
+  window: WindowMonitorConfig;
+  detector: DetectorKind;
+  detectorParams: Record<string, number | string>;
+  signal: string;
+  clear: number;
+}
+
+function num(v: unknown, fallback: number): number {
+  if (v === undefined || v === null || v === '') return fallback;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : NaN;
+}
+
+/** "delta=0.002, clock=32" (or an object) as detector parameters. */
+export function parseParams(raw: RawDriftConfig['detectorParams']): Record<string, number | string> {
+  if (raw && typeof raw === 'object') return { ...raw };
+  const out: Record<string, number | string> = {};
+  for (const part of String(raw ?? '').split(/[,;\n]/)) {
+    const t = part.trim();
+    if (!t) continue;
+    const m = /^([A-Za-z_][\w]*)\s*[=:]\s*(\S+)$/.exec(t);
+    if (!m) throw new MonitorError('params', { got: t }, `expected detector parameters as name=value pairs separated by commas (e.g. "delta=0.002, clock=32"), got "${t}"`);
+    const n = Number(m[2]);
+    out[m[1]] = Number.isFinite(n) ? n : m[2];
+  }
+  return out;
+}
+
+export function parseDriftConfig(d: RawDriftConfig): DriftConfig {
+  const mode = (d.mode || 'window') as DriftMode;
+  if (mode !== 'window' && mode !== 'stream') throw new MonitorError('setting', { name: 'mode', expected: 'window | stream', got: String(d.mode) }, `expected mode window | stream, got ${String(d.mode)}`);
+  const baselineSource = (d.baselineSource || 'model') as BaselineMode;
+  if (!['model', 'learn', 'file'].includes(baselineSource)) {
+    throw new MonitorError('setting', { name: 'baseline', expected: 'model | learn | file', got: String(d.baselineSource) }, `expected baseline model | learn | file, got ${String(d.baselineSource)}`);
+  }
+  const W = WINDOW_DEFAULTS;
+  const window: WindowMonitorConfig = {
+    method: (d.method || W.method) as DataMethod,
+    windowSize: num(d.windowSize, W.windowSize),
+    evaluateEvery: num(d.evaluateEvery, W.evaluateEvery),
+    alpha: num(d.alpha, W.alpha),
+    correction: (d.correction || W.correction) as Correction,
+    psiThreshold: num(d.psiThreshold, W.psiThreshold),
+    wassersteinThreshold: num(d.wassersteinThreshold, W.wassersteinThreshold),
+    jsThreshold: num(d.jsThreshold, W.jsThreshold),
+    warnShare: num(d.warnShare, W.warnShare),
+    driftShare: num(d.driftShare, W.driftShare),
+    confirm: num(d.confirm, W.confirm),
+    clear: num(d.clear, W.clear),
+    features: String(d.features ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+  };
+  const learnSize = num(d.learnSize, 200);
+  if (baselineSource === 'learn' && !(Number.isInteger(learnSize) && learnSize >= 2)) {
+    throw new MonitorError('setting', { name: 'learn size', expected: 'an integer of at least 2', got: String(d.learnSize) }, `expected learn size an integer of at least 2, got ${String(d.learnSize)}`);
+  }
+  if (baselineSource === 'file' && !String(d.baselineFile ?? '').trim()) {
+    throw new MonitorError('setting', { name: 'baseline file', expected: 'a path to a JSON file', got: '""' }, 'expected baseline file a path to a JSON file, got ""');
+  }
+  const detector = (d.detector || 'adwin') as DetectorKind;
+  if (mode === 'stream' && !DETECTORS.includes(detector)) {
+    throw new MonitorError('setting', { name: 'detector', expected: DETECTORS.join(' | '), got: String(d.detector) }, `expected detector ${DETECTORS.join(' | ')}, got ${String(d.detector)}`);
+  }
+  if (mode === 'window' && !DATA_METHODS.includes(window.method)) {
+    throw new MonitorError('setting', { name: 'method', expected: DATA_METHODS.join(' | '), got: String(d.method) }, `expected method ${DATA_METHODS.join(' | ')}, got ${String(d.method)}`);
+  }
+  return {
+    mode,
+    baselineSource,
+    modelPath: String(d.modelPath ?? '').trim(),
+    baselineFile: String(d.baselineFile ?? '').trim(),
+    learnSize,
+    window,
+    detector,
+    detectorParams: parseParams(d.detectorParams),
+    signal: String(d.signal ?? '').trim(),
+    clear: num(d.clear, W.clear),
+  };
+}
+
+/** An input the node cannot use: says what was expected. */
+export class DriftInputError extends Error {
+  constructor(
+    readonly code: string,
+    readonly params: Record<string, string | number>,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DriftInputError';
+  }
+}
+
+interface FeaturesMeta {
+  names?: unknown;
+  shape?: unknown;
+}
+
+/** Rows of feature vectors from a features message (one vector, an array of rows, or a packed batch). */
+export function featureRows(payload: unknown, features: FeaturesMeta | undefined): { data: ArrayLike<number>; rows: number; k: number; names?: string[] } {
+  const names = Array.isArray(features?.names) && features!.names.every((n) => typeof n === 'string') ? (features!.names as string[]) : undefined;
+  const shape = features?.shape;
+  if (ArrayBuffer.isView(payload) && !(payload instanceof DataView)) {
+    const arr = payload as unknown as ArrayLike<number>;
+    if (Array.isArray(shape) && shape.length === 2) {
+      const [rows, k] = shape as number[];
+      if (!(Number.isInteger(rows) && Number.isInteger(k) && rows * k === arr.length)) {
+        throw new DriftInputError('shape', { shape: JSON.stringify(shape), length: arr.length }, `expected msg.features.shape [rows, k] to match the ${arr.length} values of msg.payload, got ${JSON.stringify(shape)}`);
+      }
+      return { data: arr, rows, k, names };
+    }
+    return { data: arr, rows: 1, k: arr.length, names };
+  }
+  if (Array.isArray(payload) && payload.length > 0) {
+    if (Array.isArray(payload[0]) || ArrayBuffer.isView(payload[0])) {
+      const k = (payload[0] as ArrayLike<number>).length;
+      const data = new Float64Array(payload.length * k);
+      payload.forEach((row, r) => {
+        const rr = row as ArrayLike<number>;
+        if (!rr || rr.length !== k) throw new DriftInputError('ragged', { row: r, k }, `expected every row of msg.payload to have ${k} values, row ${r} has ${rr?.length ?? 'none'}`);
+        for (let i = 0; i < k; i++) data[r * k + i] = typeof rr[i] === 'number' ? rr[i] : NaN;
+      });
+      return { data, rows: payload.length, k, names };
+    }
+    if (payload.every((v) => typeof v === 'number' || v === null)) {
+      return { data: payload.map((v) => (v === null ? NaN : v)) as number[], rows: 1, k: payload.length, names };
+    }
+  }
+  throw new DriftInputError('notFeatures', { got: describe(payload) },
+    `expected msg.payload to be a feature vector (number array, typed array or array of rows, with msg.features.names), got ${describe(payload)}`);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return v.length === 0 ? 'an empty array' : `an array of ${typeof v[0]}`;
+  if (ArrayBuffer.isView(v)) return v.constructor.name;
+  return typeof v === 'string' ? `the string "${v.slice(0, 40)}"` : typeof v;
+}
+
+/** The values of a single signal in a message: a number, a boolean, an array, or one named feature of a features message. */
+export function signalValues(payload: unknown, features: FeaturesMeta | undefined, signal: string): ArrayLike<number> {
+  if (signal) {
+    const names = features?.names;
+    if (!Array.isArray(names)) {
+      throw new DriftInputError('noSignalNames', { signal }, `expected a features message with msg.features.names to pick the signal "${signal}" from, got none`);
+    }
+    const i = names.indexOf(signal);
+    if (i < 0) throw new DriftInputError('noSignal', { signal, names: names.slice(0, 10).join(', ') }, `expected a feature named "${signal}" in msg.features.names, got ${names.slice(0, 10).join(', ')}`);
+    const { data, rows, k } = featureRows(payload, features);
+    const out = new Float64Array(rows);
+    for (let r = 0; r < rows; r++) out[r] = data[r * k + i];
+    return out;
+  }
+  if (typeof payload === 'number') return [payload];
+  if (typeof payload === 'boolean') return [payload ? 1 : 0];
+  if (ArrayBuffer.isView(payload) && !(payload instanceof DataView)) return payload as unknown as ArrayLike<number>;
+  if (Array.isArray(payload) && payload.every((v) => typeof v === 'number' || typeof v === 'boolean')) return payload.map(Number);
+  throw new DriftInputError('notSignal', { got: describe(payload) }, `expected msg.payload to be a number (a score, a prediction error, 0/1 for DDM) or an array of numbers, got ${describe(payload)}`);
+}
+
+/** What one message led to: reports for the first output (every evaluation) and state changes (second). */
+export interface DriftOutcome {
+  /** The last evaluation of this message, if any. */
+  report?: DriftReport;
+  /** Set when the state changed during this message: the report of that change. */
+  change?: DriftReport;
+}
+
+export type DriftPhase = { kind: 'waiting' } | { kind: 'learning'; count: number; size: number } | { kind: 'running'; state: DriftLevel; report?: DriftReport };
+
+/** The node's behaviour: baseline handling and the monitor. */
+export class DriftController {
+  readonly window?: WindowMonitor;
+  stream?: StreamMonitor;
+  private learner?: BaselineLearner;
+
+  constructor(
+    readonly config: DriftConfig,
+    now = Date.now(),
+  ) {
+    if (config.mode === 'window') {
+      this.window = new WindowMonitor(config.window, undefined, now);
+      if (config.baselineSource === 'learn') this.learner = new BaselineLearner(config.learnSize);
+    } else {
+      this.stream = new StreamMonitor({ detector: config.detector, params: config.detectorParams, clear: config.clear }, now);
+    }
+  }
+
+  get baseline(): Baseline | undefined {
+    return this.window?.currentBaseline;
+  }
+
+  phase(): DriftPhase {
+    if (this.stream) return { kind: 'running', state: this.stream.hysteresis.state };
+    if (this.learner) return { kind: 'learning', count: this.learner.count, size: this.learner.size };
+    if (!this.window!.hasBaseline) return { kind: 'waiting' };
+    return { kind: 'running', state: this.window!.hysteresis.state, report: this.window!.last };
+  }
+
+  /** A new baseline (from a model, a file or a message); true when the state changed by it. */
+  setBaseline(b: Baseline, now = Date.now()): boolean {
+    if (!this.window) return false;
+    this.learner = undefined;
+    return this.window.setBaseline(b, now);
+  }
+
+  /** Learn a new baseline from the next vectors (a new model in learn mode, or msg.baseline = "learn"). */
+  relearn(size = this.config.learnSize): void {
+    if (this.window) this.learner = new BaselineLearner(size);
+  }
+
+  /**
+   * A model message: its reference replaces the baseline ('model' and 'file' modes); in 'learn'
+   * mode the baseline is learned again from the next vectors. Returns what happened.
+   */
+  onModel(md: Partial<ModelMetadata> | undefined, origin: Baseline['origin'], now = Date.now()): 'replaced' | 'relearning' | 'noReference' | 'ignored' {
+    if (!this.window) return 'ignored';
+    if (this.config.baselineSource === 'learn') {
+      this.relearn();
+      return 'relearning';
+    }
+    const b = baselineFromModel(md, origin);
+    if (!b) return 'noReference';
+    this.setBaseline(b, now);
+    return 'replaced';
+  }
+
+  /** msg.reset: an empty window (or a fresh detector) and the state back to ok. */
+  reset(now = Date.now()): void {
+    if (this.window) this.window.reset(now);
+    else this.stream = new StreamMonitor(this.stream!.config, now);
+  }
+
+  /** msg.baseline: an object (a baseline), or "learn". */
+  onBaselineMessage(v: unknown, now = Date.now()): void {
+    if (v === 'learn') {
+      this.relearn();
+      return;
+    }
+    this.setBaseline(baselineFromJson(v, 'message'), now);
+  }
+
+  /** A data message: feature vectors (window mode) or signal values (stream mode). */
+  ingest(payload: unknown, features: FeaturesMeta | undefined, now = Date.now()): DriftOutcome {
+    const out: DriftOutcome = {};
+    if (this.stream) {
+      const values = signalValues(payload, features, this.config.signal);
+      for (let i = 0; i < values.length; i++) {
+        const v = +values[i];
+        if (!Number.isFinite(v)) {
+          throw new DriftInputError('notFinite', { index: i, got: String(values[i]) }, `expected finite numbers for the detector, got ${String(values[i])} at index ${i}`);
+        }
+        if (this.stream.update(v, now)) out.change = this.stream.report();
+      }
+      out.report = this.stream.report();
+      return out;
+    }
+    let { data, rows, k, names } = featureRows(payload, features);
+    const w = this.window!;
+    if (this.learner) {
+      const L = this.learner;
+      const lnames = names ?? (w.hasBaseline ? w.currentBaseline!.features.map((f) => f.name) : undefined);
+      if (!lnames || lnames.length !== k) {
+        throw new DriftInputError('learnNames', { k }, `expected msg.features.names with the ${k} values to learn a baseline from, got ${names ? names.length + ' names' : 'no names'}`);
+      }
+      let r = 0;
+      for (; r < rows && !L.done; r++) L.add(lnames, data, r * k);
+      if (!L.done) return out;
+      this.setBaseline(L.build(), now);
+      if (r === rows) return out;
+      // the rest of this batch is current data
+      data = Array.prototype.slice.call(data, r * k) as number[];
+      rows -= r;
+    }
+    if (!w.hasBaseline) {
+      throw new DriftInputError('noBaseline', {}, 'no baseline yet: expected a model message (msg.model) with a reference, or msg.baseline, before feature vectors');
+    }
+    const report = w.ingest(data, rows, k, names, now);
+    if (report) {
+      out.report = report;
+      if (report.previous !== undefined) out.change = report;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,553 @@
+/**
+ * Drift monitors: the behaviour of `drift detect`, without Node-RED.
+ *
+ *  - WindowMonitor (data drift): a sliding window of the last `windowSize` feature vectors, per
+ *    feature kept sorted and binned incrementally (an insert and a removal per vector, no re-sort),
+ *    tested against the baseline every `evaluateEvery` vectors with KS, PSI, normalised
+ *    Wasserstein and Jensen-Shannon; the method chosen decides which features count as drifted,
+ *    and the share of drifted features decides the level.
+ *  - StreamMonitor: one streaming detector (ADWIN, Page-Hinkley, KSWIN, DDM) on a single signal.
+ *  - Hysteresis: the state ok / warn / drift moves up only after `confirm` evaluations in a row at
+ *    the higher level, and down only after `clear` evaluations in a row below the state.
+ */
+import type { DriftFeatureReport, DriftLevel, DriftReport } from '../messages';
+import { type Baseline, type FeatureBaseline, ksStatisticSketch } from './baseline';
+import { ks2sampSorted, ksPValue } from './ks';
+import { benjaminiHochberg, binIndex, bonferroni, jensenShannon, normalisedWasserstein, psi, wasserstein1Sketch, wasserstein1Sorted } from './stats';
+import { createDetector, type DetectorKind, type StreamingDetector } from './streaming';
+
+export type DataMethod = 'ks' | 'psi' | 'wasserstein' | 'js';
+export type Correction = 'bonferroni' | 'bh' | 'none';
+export const DATA_METHODS: DataMethod[] = ['ks', 'psi', 'wasserstein', 'js'];
+export const DETECTORS: DetectorKind[] = ['adwin', 'page-hinkley', 'kswin', 'ddm'];
+const RANK: Record<DriftLevel, number> = { ok: 0, warn: 1, drift: 2 };
+const LEVELS: DriftLevel[] = ['ok', 'warn', 'drift'];
+
+/** A configuration that cannot work: says what was expected. */
+export class MonitorError extends Error {
+  constructor(
+    readonly code: string,
+    readonly params: Record<string, string | number>,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'MonitorError';
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Hysteresis
+// ---------------------------------------------------------------------------
+
+export class Hysteresis {
+  state: DriftLevel = 'ok';
+  since: number;
+  /** Consecutive evaluations at or above warn, at or above drift. */
+  private above = [0, 0, 0];
+  /** The last `clear` raw levels, to know where to fall to. */
+  private recent: number[] = [];
+  private belowRun = 0;
+
+  constructor(
+    readonly confirm: number,
+    readonly clear: number,
+    now = Date.now(),
+  ) {
+    this.since = now;
+  }
+
+  /** Feeds one evaluation's level; true when the state changed. */
+  update(level: DriftLevel, now: number): boolean {
+    const r = RANK[level];
+    for (let l = 1; l <= 2; l++) this.above[l] = r >= l ? this.above[l] + 1 : 0;
+    this.recent.push(r);
+    if (this.recent.length > this.clear) this.recent.shift();
+    const s = RANK[this.state];
+    let next = s;
+    if (r > s) {
+      this.belowRun = 0;
+      for (let l = 2; l > s; l--) {
+        if (this.above[l] >= this.confirm) {
+          next = l;
+          break;
+        }
+      }
+    } else if (r < s) {
+      this.belowRun++;
+      if (this.belowRun >= this.clear) next = Math.max(...this.recent);
+    } else {
+      this.belowRun = 0;
+    }
+    if (next === s) return false;
+    this.state = LEVELS[next];
+    this.since = now;
+    this.belowRun = 0;
+    return true;
+  }
+
+  reset(now: number): void {
+    this.state = 'ok';
+    this.since = now;
+    this.above = [0, 0, 0];
+    this.recent = [];
+    this.belowRun = 0;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Data drift over a sliding window
+// ---------------------------------------------------------------------------
+
+export interface WindowMonitorConfig {
+  method: DataMethod;
+  /** Vectors in the current window. */
+  windowSize: number;
+  /** Evaluate every this many vectors (once the window is full). */
+  evaluateEvery: number;
+  /** KS: significance level after the correction. */
+  alpha: number;
+  correction: Correction;
+  /** A feature drifts when PSI / normalised Wasserstein / JS distance exceeds its threshold. */
+  psiThreshold: number;
+  wassersteinThreshold: number;
+  jsThreshold: number;
+  /** Level warn when at least this share of the tested features drifted, drift at driftShare. */
+  warnShare: number;
+  driftShare: number;
+  confirm: number;
+  clear: number;
+  /** Only these features (by name); all of the baseline's when empty. */
+  features?: string[];
+}
+
+export const WINDOW_DEFAULTS: WindowMonitorConfig = {
+  method: 'ks',
+  windowSize: 100,
+  evaluateEvery: 10,
+  alpha: 0.05,
+  correction: 'bonferroni',
+  psiThreshold: 0.2,
+  wassersteinThreshold: 0.2,
+  jsThreshold: 0.2,
+  warnShare: 0.2,
+  driftShare: 0.5,
+  confirm: 2,
+  clear: 5,
+};
+
+function checkNumber(name: string, v: number, ok: (v: number) => boolean, expected: string): void {
+  if (!(typeof v === 'number' && ok(v))) throw new MonitorError('setting', { name, expected, got: String(v) }, `expected ${name} ${expected}, got ${String(v)}`);
+}
+
+export function checkWindowConfig(c: WindowMonitorConfig): WindowMonitorConfig {
+  if (!DATA_METHODS.includes(c.method)) throw new MonitorError('setting', { name: 'method', expected: DATA_METHODS.join(' | '), got: String(c.method) }, `expected method ${DATA_METHODS.join(' | ')}, got ${String(c.method)}`);
+  if (!['bonferroni', 'bh', 'none'].includes(c.correction)) throw new MonitorError('setting', { name: 'correction', expected: 'bonferroni | bh | none', got: String(c.correction) }, `expected correction bonferroni | bh | none, got ${String(c.correction)}`);
+  const int = (min: number) => (v: number) => Number.isInteger(v) && v >= min;
+  checkNumber('window size', c.windowSize, (v) => int(5)(v) && v <= 1e6, 'an integer from 5 to 1000000');
+  checkNumber('evaluate every', c.evaluateEvery, int(1), 'an integer of at least 1');
+  checkNumber('alpha', c.alpha, (v) => v > 0 && v < 1, 'in (0, 1)');
+  for (const [n, v] of [['PSI threshold', c.psiThreshold], ['Wasserstein threshold', c.wassersteinThreshold], ['Jensen-Shannon threshold', c.jsThreshold]] as const) {
+    checkNumber(n, v, (x) => x > 0 && Number.isFinite(x), 'a positive number');
+  }
+  checkNumber('drift share', c.driftShare, (v) => v > 0 && v <= 1, 'in (0, 1]');
+  checkNumber('warn share', c.warnShare, (v) => v > 0 && v <= c.driftShare, `in (0, drift share ${c.driftShare}]`);
+  checkNumber('confirm', c.confirm, int(1), 'an integer of at least 1');
+  checkNumber('clear', c.clear, int(1), 'an integer of at least 1');
+  return c;
+}
+
+/** The current window of one feature: a ring of the last values, the same values sorted, and their bin counts. */
+class FeatureState {
+  readonly ring: Float64Array;
+  readonly sorted: Float64Array;
+  n = 0;
+  counts: Float64Array;
+  constructor(
+    readonly ref: FeatureBaseline,
+    size: number,
+  ) {
+    this.ring = new Float64Array(size).fill(NaN);
+    this.sorted = new Float64Array(size);
+    this.counts = new Float64Array(ref.bins.length - 1);
+  }
+  private lowerBound(v: number): number {
+    let lo = 0;
+    let hi = this.n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.sorted[mid] < v) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+  /** Puts v at ring slot `slot`, taking out the value it replaces. */
+  put(slot: number, v: number): void {
+    const old = this.ring[slot];
+    if (old === old) {
+      const i = this.lowerBound(old);
+      this.sorted.copyWithin(i, i + 1, this.n);
+      this.n--;
+      this.counts[binIndex(this.ref.bins, old)]--;
+    }
+    this.ring[slot] = v;
+    if (v === v) {
+      const i = this.lowerBound(v);
+      this.sorted.copyWithin(i + 1, i, this.n);
+      this.sorted[i] = v;
+      this.n++;
+      this.counts[binIndex(this.ref.bins, v)]++;
+    }
+  }
+  /** Rebins against a new reference (a new baseline), keeping the values. */
+  rebase(ref: FeatureBaseline): FeatureState {
+    const s = new FeatureState(ref, this.ring.length);
+    s.ring.set(this.ring);
+    s.sorted.set(this.sorted);
+    s.n = this.n;
+    for (let i = 0; i < this.n; i++) s.counts[binIndex(ref.bins, this.sorted[i])]++;
+    return s;
+  }
+  meanStd(): [number, number] {
+    let sum = 0;
+    for (let i = 0; i < this.n; i++) sum += this.sorted[i];
+    const m = sum / this.n;
+    let ss = 0;
+    for (let i = 0; i < this.n; i++) ss += (this.sorted[i] - m) * (this.sorted[i] - m);
+    return [m, Math.sqrt(ss / this.n)];
+  }
+}
+
+/** One feature's statistics against its reference. */
+export interface FeatureStats {
+  ks: number;
+  ksPValue: number;
+  psi: number;
+  wasserstein: number;
+  js: number;
+}
+
+/** KS, PSI, normalised Wasserstein and JS of a sorted window against a reference. */
+export function featureStats(sorted: Float64Array, n: number, counts: ArrayLike<number>, ref: FeatureBaseline): FeatureStats {
+  const cur = n === sorted.length ? sorted : sorted.subarray(0, n);
+  let ks: number;
+  let ksP: number;
+  let w: number;
+  if (ref.sample) {
+    const r = ks2sampSorted(cur, ref.sample);
+    ks = r.statistic;
+    ksP = r.pValue;
+    w = wasserstein1Sorted(cur, ref.sample);
+  } else {
+    // Against a sketch the reference is its piecewise-linear CDF with the training row count as
+    // its size; the exact lattice method is meaningless for a continuous CDF: asymptotic p-value.
+    ks = ksStatisticSketch(cur, n, ref.edges, ref.probabilities);
+    ksP = ksPValue(ks, n, ref.count, 'asymp').pValue;
+    w = wasserstein1Sketch(cur, ref.edges, ref.probabilities);
+  }
+  return { ks, ksPValue: ksP, psi: psi(ref.expected, counts), wasserstein: normalisedWasserstein(w, ref.std), js: jensenShannon(ref.expected, counts) };
+}
+
+/** Data drift of feature vectors against a baseline over a sliding window. */
+export class WindowMonitor {
+  readonly config: WindowMonitorConfig;
+  readonly hysteresis: Hysteresis;
+  private baseline: Baseline | undefined;
+  private states: FeatureState[] = [];
+  /** Name -> index into states, for the features watched. */
+  private watch = new Map<string, number>();
+  private slot = 0;
+  private filled = 0;
+  private sinceEval = 0;
+  private mapKey = '';
+  private mapIdx: Int32Array = new Int32Array(0);
+  evaluations = 0;
+  last: DriftReport | undefined;
+
+  constructor(config: Partial<WindowMonitorConfig> = {}, baseline?: Baseline, now = Date.now()) {
+    this.config = checkWindowConfig({ ...WINDOW_DEFAULTS, ...config });
+    this.hysteresis = new Hysteresis(this.config.confirm, this.config.clear, now);
+    if (baseline) this.setBaseline(baseline, now);
+  }
+
+  get hasBaseline(): boolean {
+    return this.baseline !== undefined;
+  }
+
+  get currentBaseline(): Baseline | undefined {
+    return this.baseline;
+  }
+
+  /** Vectors in the current window. */
+  get windowFill(): number {
+    return this.filled;
+  }
+
+  /**
+   * Replaces the baseline (a new model). The current window keeps its values (they are the
+   * recent data), rebinned against the new reference; the state starts again from ok.
+   * Returns true when the state changed (it was warn or drift).
+   */
+  setBaseline(b: Baseline, now = Date.now()): boolean {
+    const wanted = this.config.features?.length ? this.config.features : b.features.map((f) => f.name);
+    const watched = wanted.filter((n) => b.byName.has(n));
+    if (watched.length === 0) {
+      throw new MonitorError('noCommonFeatures', { wanted: wanted.slice(0, 10).join(', '), have: b.features.slice(0, 10).map((f) => f.name).join(', ') },
+        `expected the baseline to describe the watched features (${wanted.slice(0, 10).join(', ')}), it has ${b.features.slice(0, 10).map((f) => f.name).join(', ')}`);
+    }
+    const old = new Map<string, FeatureState>();
+    for (const [name, i] of this.watch) old.set(name, this.states[i]);
+    const refOf = (name: string) => b.features[b.byName.get(name)!];
+    if (old.size > 0 && watched.every((n) => old.has(n))) {
+      this.states = watched.map((name) => old.get(name)!.rebase(refOf(name)));
+    } else {
+      // a feature without history: all windows start empty, so they stay aligned
+      this.states = watched.map((name) => new FeatureState(refOf(name), this.config.windowSize));
+      this.slot = 0;
+      this.filled = 0;
+    }
+    this.watch = new Map(watched.map((n, i) => [n, i]));
+    this.baseline = b;
+    this.mapKey = '';
+    this.sinceEval = 0;
+    const was = this.hysteresis.state;
+    this.hysteresis.reset(now);
+    return was !== 'ok';
+  }
+
+  /** Empties the current window and returns the state to ok (the baseline stays). */
+  reset(now = Date.now()): void {
+    if (this.baseline) this.states = this.states.map((s) => new FeatureState(s.ref, this.config.windowSize));
+    this.slot = 0;
+    this.filled = 0;
+    this.sinceEval = 0;
+    this.last = undefined;
+    this.hysteresis.reset(now);
+  }
+
+  /** Column of each payload position in the watched features (-1: not watched), cached by names. */
+  private mapping(names: readonly string[] | undefined, k: number): Int32Array {
+    const b = this.baseline!;
+    if (!names) {
+      if (k !== b.features.length) {
+        throw new MonitorError('noNames', { k, expected: b.features.length },
+          `expected msg.features.names, or ${b.features.length} values in the baseline's feature order, got ${k} values without names`);
+      }
+      names = b.features.map((f) => f.name);
+    } else if (names.length !== k) {
+      throw new MonitorError('namesLength', { names: names.length, k }, `expected as many values as msg.features.names (${names.length}), got ${k}`);
+    }
+    const key = names.join('\u0000');
+    if (key !== this.mapKey) {
+      const idx = new Int32Array(k).fill(-1);
+      let any = false;
+      names.forEach((n, i) => {
+        const j = this.watch.get(n);
+        if (j !== undefined) {
+          idx[i] = j;
+          any = true;
+        }
+      });
+      if (!any) {
+        throw new MonitorError('noCommonNames', { got: names.slice(0, 10).join(', '), expected: [...this.watch.keys()].slice(0, 10).join(', ') },
+          `expected features named as in the baseline (${[...this.watch.keys()].slice(0, 10).join(', ')}), got ${names.slice(0, 10).join(', ')}`);
+      }
+      this.mapKey = key;
+      this.mapIdx = idx;
+    }
+    return this.mapIdx;
+  }
+
+  /**
+   * Adds `rows` vectors of k values each (row-major from `data`) and evaluates once at the end when
+   * an evaluation is due. Returns the report of that evaluation, or undefined.
+   */
+  ingest(data: ArrayLike<number>, rows: number, k: number, names?: readonly string[], now = Date.now()): DriftReport | undefined {
+    if (!this.baseline) throw new MonitorError('noBaseline', {}, 'no baseline yet: expected a model with a reference, a baseline file, msg.baseline or the learning phase first');
+    const idx = this.mapping(names, k);
+    const size = this.config.windowSize;
+    const seen = new Uint8Array(this.states.length);
+    for (let r = 0; r < rows; r++) {
+      seen.fill(0);
+      const base = r * k;
+      for (let i = 0; i < k; i++) {
+        const j = idx[i];
+        if (j < 0) continue;
+        const v = +data[base + i];
+        this.states[j].put(this.slot, Number.isFinite(v) ? v : NaN);
+        seen[j] = 1;
+      }
+      // a watched feature missing from this message counts as a missing value
+      for (let j = 0; j < seen.length; j++) if (!seen[j]) this.states[j].put(this.slot, NaN);
+      this.slot = (this.slot + 1) % size;
+      if (this.filled < size) this.filled++;
+      this.sinceEval++;
+    }
+    if (this.filled < size || this.sinceEval < this.config.evaluateEvery) return undefined;
+    return this.evaluate(now);
+  }
+
+  /** Tests every watched feature now and updates the state. */
+  evaluate(now = Date.now()): DriftReport {
+    const c = this.config;
+    this.sinceEval = 0;
+    const min = Math.max(2, Math.ceil(c.windowSize / 2));
+    const tested: number[] = [];
+    const stats: (FeatureStats | undefined)[] = this.states.map((s, j) => {
+      if (s.n < min) return undefined; // mostly missing values: not tested
+      tested.push(j);
+      return featureStats(s.sorted, s.n, s.counts, s.ref);
+    });
+    let adjusted: Float64Array | undefined;
+    if (c.method === 'ks' && tested.length > 0) {
+      const raw = tested.map((j) => stats[j]!.ksPValue);
+      adjusted = c.correction === 'bonferroni' ? bonferroni(raw) : c.correction === 'bh' ? benjaminiHochberg(raw) : Float64Array.from(raw);
+    }
+    const features: DriftFeatureReport[] = [];
+    const drifted: string[] = [];
+    let minP = 1;
+    tested.forEach((j, t) => {
+      const s = stats[j]!;
+      const st = this.states[j];
+      let statistic: number;
+      let pValue: number | undefined;
+      let isDrift: boolean;
+      switch (c.method) {
+        case 'ks':
+          statistic = s.ks;
+          pValue = adjusted![t];
+          isDrift = pValue < c.alpha;
+          if (pValue < minP) minP = pValue;
+          break;
+        case 'psi':
+          statistic = s.psi;
+          isDrift = s.psi > c.psiThreshold;
+          break;
+        case 'wasserstein':
+          statistic = s.wasserstein;
+          isDrift = s.wasserstein > c.wassersteinThreshold;
+          break;
+        default:
+          statistic = s.js;
+          isDrift = s.js > c.jsThreshold;
+      }
+      if (isDrift) drifted.push(st.ref.name);
+      const [mean, std] = st.meanStd();
+      features.push({
+        name: st.ref.name,
+        drifted: isDrift,
+        statistic,
+        pValue,
+        ks: s.ks,
+        ksPValue: s.ksPValue,
+        psi: s.psi,
+        wasserstein: s.wasserstein,
+        js: s.js,
+        count: st.n,
+        mean,
+        std,
+        reference: { mean: st.ref.mean, std: st.ref.std, count: st.ref.count },
+      });
+    });
+    const share = tested.length > 0 ? drifted.length / tested.length : 0;
+    const level: DriftLevel = tested.length === 0 ? 'ok' : share >= c.driftShare ? 'drift' : share >= c.warnShare ? 'warn' : 'ok';
+    const previous = this.hysteresis.state;
+    const changed = this.hysteresis.update(level, now);
+    this.evaluations++;
+    const b = this.baseline!;
+    const report: DriftReport = {
+      state: this.hysteresis.state,
+      level,
+      method: c.method,
+      statistic: share,
+      pValue: c.method === 'ks' && tested.length > 0 ? minP : undefined,
+      threshold: c.driftShare,
+      drifted,
+      features,
+      since: this.hysteresis.since,
+      at: now,
+      evaluations: this.evaluations,
+      baseline: { source: b.source, ...b.origin, features: this.states.length },
+    };
+    if (changed) report.previous = previous;
+    this.last = report;
+    return report;
+  }
+
+  /** Per feature: the bins, the reference shares and the current window's shares (for the editor's chart). */
+  histograms(): Array<{ name: string; bins: number[]; expected: number[]; actual: number[] }> {
+    return this.states.map((s) => ({
+      name: s.ref.name,
+      bins: Array.from(s.ref.bins),
+      expected: Array.from(s.ref.expected),
+      actual: Array.from(s.counts, (v) => (s.n > 0 ? v / s.n : 0)),
+    }));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// A streaming detector on one signal
+// ---------------------------------------------------------------------------
+
+export interface StreamMonitorConfig {
+  detector: DetectorKind;
+  params?: Record<string, number | string>;
+  /** Updates without a detection before the state falls back. */
+  clear: number;
+}
+
+export class StreamMonitor {
+  readonly detector: StreamingDetector;
+  readonly hysteresis: Hysteresis;
+  evaluations = 0;
+  private lastLevel: DriftLevel = 'ok';
+  private lastChange: DriftLevel | undefined;
+  private at = 0;
+
+  constructor(
+    readonly config: StreamMonitorConfig,
+    now = Date.now(),
+  ) {
+    if (!DETECTORS.includes(config.detector)) {
+      throw new MonitorError('setting', { name: 'detector', expected: DETECTORS.join(' | '), got: String(config.detector) }, `expected detector ${DETECTORS.join(' | ')}, got ${String(config.detector)}`);
+    }
+    checkNumber('clear', config.clear, (v) => Number.isInteger(v) && v >= 1, 'an integer of at least 1');
+    this.detector = createDetector(config.detector, config.params);
+    // a detection is already a sequential test's decision: no confirmation
+    this.hysteresis = new Hysteresis(1, config.clear, now);
+  }
+
+  /** Feeds one value; true when the state changed. */
+  update(x: number, now = Date.now()): boolean {
+    if (this.config.detector === 'ddm' && x !== 0 && x !== 1) {
+      throw new MonitorError('ddmValue', { got: String(x) }, `expected DDM to get a 0/1 error stream (1 = wrong prediction), got ${String(x)}`);
+    }
+    this.detector.update(x);
+    this.evaluations++;
+    this.at = now;
+    this.lastLevel = this.detector.driftDetected ? 'drift' : this.detector.warningDetected ? 'warn' : 'ok';
+    const previous = this.hysteresis.state;
+    const changed = this.hysteresis.update(this.lastLevel, now);
+    this.lastChange = changed ? previous : undefined;
+    return changed;
+  }
+
+  report(): DriftReport {
+    const st = this.detector.state();
+    const r: DriftReport = {
+      state: this.hysteresis.state,
+      level: this.lastLevel,
+      method: this.config.detector,
+      statistic: typeof st.statistic === 'number' ? st.statistic : NaN,
+      threshold: typeof st.threshold === 'number' ? st.threshold : NaN,
+      drifted: [],
+      features: [],
+      since: this.hysteresis.since,
+      at: this.at,
+      evaluations: this.evaluations,
+      baseline: { source: 'stream', features: 0 },
+      detector: st,
+    };
+    if (this.lastChange !== undefined) r.previous = this.lastChange;
+    return r;
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * drift detect: Node-RED glue. The behaviour lives in lib/drift/ (controller.ts: baseline handling
+ * and inputs; monitor.ts: windows, tests, hysteresis; streaming.ts: ADWIN, Page-Hinkley, KSWIN, DDM).
+ */
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
+import { promises as fsp } from 'fs';
+import * as path from 'path';
+import { type Baseline, baselineFromJson, baselineToJson } from './lib/drift/baseline';
+import { type DriftConfig, DriftController, type RawDriftConfig, parseDriftConfig } from './lib/drift/controller';
+import type { DriftReport, ModelInfo } from './lib/messages';
+import { fromMetadataProps, type ModelMetadata } from './lib/model/metadata';
+import { decodeModelInfo } from './lib/onnx/proto';
+
+interface DriftDef extends NodeDef, RawDriftConfig {
+  everyWindow?: boolean;
+}
+
+type Done = (err?: Error) => void;
+type Send = (m: Array<NodeMessageInFlow | null> | NodeMessageInFlow) => void;
+type Coded = { code: string; params: Record<string, string | number>; message: string };
+
+const STATUS_INTERVAL_MS = 500;
+const NS = 'mlops-drift-detect';
+
+/** The live nodes, for the editor's report view. */
+const live = new Map<string, { controller?: DriftController; last?: DriftReport }>();
+
+export = function (RED: NodeAPI) {
+  const userDir = (RED.settings as unknown as { userDir?: string }).userDir;
+  const resolvePath = (p: string) => (path.isAbsolute(p) ? p : path.resolve(userDir || process.cwd(), p));
+  const t = (key: string, vars?: Record<string, string | number>) => RED._(`${NS}.${key}`, vars);
+  // A missing catalog entry (and the test helper's RED._) gives back the key: use the English text then.
+  const tOr = (key: string, vars: Record<string, string | number>, english: string) => {
+    const text = t(key, vars);
+    return text && !text.startsWith(`${NS}.`) ? text : english;
+  };
+  // Errors of lib/drift carry a code and its parameters: the text comes from the catalog.
+  const errorText = (e: unknown): string => {
+    const c = e as Partial<Coded> | undefined;
+    if (c && typeof c.code === "string" && c.params && typeof c.params === "object") return tOr(`errors.${c.code}`, c.params, String(c.message));
+    return (e as Error)?.message ?? String(e);
+  };
+
+  /** The reference a model carries: from msg.model.metadata, else from the ONNX file itself. */
+  async function modelMetadata(info: Partial<ModelInfo>): Promise<Partial<ModelMetadata> | undefined> {
+    const md = info.metadata as Partial<ModelMetadata> | undefined;
+    if (md && typeof md === 'object' && md.reference) return md;
+    if (typeof info.path !== 'string' || !info.path) return md;
+    const bytes = await fsp.readFile(resolvePath(info.path));
+    return fromMetadataProps(decodeModelInfo(bytes).metadata) ?? md;
+  }
+
+  function MlopsDriftDetect(this: Node, def: DriftDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const entry: { controller?: DriftController; last?: DriftReport } = {};
+    live.set(node.id, entry);
+    const everyWindow = def.everyWindow === true;
+
+    let config: DriftConfig | undefined;
+    let ctl: DriftController | undefined;
+    let configError: string | undefined;
+    try {
+      config = parseDriftConfig(def);
+      ctl = new DriftController(config);
+      entry.controller = ctl;
+    } catch (e) {
+      configError = errorText(e);
+      node.error(tOr('errors.config', { reason: configError }, `invalid configuration: ${configError}`));
+      node.status({ fill: 'red', shape: 'ring', text: t('status.badConfig') });
+    }
+
+    let closed = false;
+    let statusTimer: NodeJS.Timeout | undefined;
+    let lastStatus = 0;
+    const showStatus = () => {
+      statusTimer = undefined;
+      if (closed || !ctl) return;
+      lastStatus = Date.now();
+      const ph = ctl.phase();
+      if (ph.kind === 'waiting') node.status({ fill: 'grey', shape: 'ring', text: t('status.waiting') });
+      else if (ph.kind === 'learning') node.status({ fill: 'blue', shape: 'ring', text: t('status.learning', { count: ph.count, size: ph.size }) });
+      else {
+        const r = entry.last;
+        const fill = ph.state === 'drift' ? 'red' : ph.state === 'warn' ? 'yellow' : 'green';
+        let detail = '';
+        if (r && r.features.length > 0) detail = t('status.share', { drifted: r.drifted.length, tested: r.features.length });
+        else if (r) detail = t('status.updates', { count: r.evaluations });
+        node.status({ fill, shape: 'dot', text: `${t(`state.${ph.state}`)}${detail ? ' · ' + detail : ''}` });
+      }
+    };
+    const updateStatus = (now = false) => {
+      if (closed) return;
+      if (now) {
+        if (statusTimer) clearTimeout(statusTimer);
+        showStatus();
+      } else if (!statusTimer) statusTimer = setTimeout(showStatus, Math.max(0, lastStatus + STATUS_INTERVAL_MS - Date.now()));
+    };
+    if (ctl) updateStatus(true);
+
+    const useBaseline = (b: Baseline, what: string) => {
+      ctl!.setBaseline(b);
+      node.log(t('log.baseline', { source: what, features: b.features.length }));
+      updateStatus(true);
+    };
+
+    // The baseline at deploy: a model file or a JSON file.
+    if (ctl && config) {
+      if (config.baselineSource === 'model' && config.modelPath) {
+        const p = config.modelPath;
+        modelMetadata({ path: p })
+          .then((md) => {
+            if (closed) return;
+            const b = ctl!.onModel(md, { path: p }) === 'replaced' ? ctl!.baseline : undefined;
+            if (b) useBaseline(b, `${md?.name ?? p} ${md?.version ?? ''}`.trim());
+            else node.error(tOr('errors.noReference', { model: p }, `the model ${p} carries no reference distribution (metadata "reference"): expected a model written by this package, a baseline file, or learning`));
+          })
+          .catch((e: Error) => node.error(tOr('errors.modelRead', { path: p, reason: errorText(e) }, `cannot read the reference of the model ${p}: ${errorText(e)}`)));
+      } else if (config.baselineSource === 'file') {
+        const p = config.baselineFile;
+        fsp
+          .readFile(resolvePath(p), 'utf8')
+          .then((text) => {
+            if (closed) return;
+            useBaseline(baselineFromJson(JSON.parse(text), 'file', { path: p }), p);
+          })
+          .catch((e: Error) => {
+            const reason = errorText(e);
+            node.error(tOr('errors.baselineFile', { path: p, reason }, `cannot use the baseline file ${p}: ${reason}`));
+            node.status({ fill: 'red', shape: 'ring', text: t('status.noBaseline') });
+          });
+      }
+    }
+
+    const emit = (msg: NodeMessageInFlow, send: Send, report: DriftReport | undefined, change: DriftReport | undefined) => {
+      if (report) entry.last = report;
+      const first = everyWindow && report ? Object.assign(msg, { drift: report }) : null;
+      let second: NodeMessageInFlow | null = null;
+      if (change) {
+        second = { _msgid: RED.util.generateId(), topic: msg.topic, drift: change, payload: change.state } as unknown as NodeMessageInFlow;
+        const prev = change.previous ?? 'ok';
+        const text = { from: t(`state.${prev}`), to: t(`state.${change.state}`), drifted: change.drifted.slice(0, 5).join(', ') || '-' };
+        if (change.state === 'drift') node.warn(t('log.changed', text));
+        else node.log(t('log.changed', text));
+      }
+      if (first || second) send([first, second]);
+    };
+
+    node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
+      if (!ctl) {
+        done(new Error(tOr('errors.config', { reason: configError ?? '' }, `invalid configuration: ${configError}`)));
+        return;
+      }
+      const c = ctl;
+      const m = msg as NodeMessageInFlow & { model?: Partial<ModelInfo>; baseline?: unknown; reset?: unknown; features?: { names?: unknown; shape?: unknown } };
+      try {
+        if (m.model !== undefined && m.model !== null && typeof m.model === 'object') {
+          const info = m.model;
+          modelMetadata(info).then(
+            (md) => {
+              if (closed) return done();
+              const origin = { name: info.name ?? md?.name, version: info.version ?? md?.version, digest: info.digest, path: info.path };
+              const what = c.onModel(md, origin);
+              if (what === 'noReference') {
+                done(new Error(tOr('errors.noReference', { model: `${origin.name ?? info.path ?? '?'}` }, `the model ${origin.name ?? info.path ?? '?'} carries no reference distribution (metadata "reference"): expected a model written by this package, a baseline file, or learning`)));
+                return;
+              }
+              if (what === 'replaced') node.log(t('log.baseline', { source: `${origin.name ?? ''} ${origin.version ?? ''}`.trim(), features: c.baseline!.features.length }));
+              updateStatus(true);
+              done();
+            },
+            (e: Error) => done(new Error(tOr('errors.modelRead', { path: String(info.path), reason: errorText(e) }, `cannot read the reference of the model ${info.path}: ${errorText(e)}`))),
+          );
+          return;
+        }
+        if (m.baseline !== undefined) {
+          if (m.baseline === 'get') {
+            const b = c.baseline;
+            send([Object.assign(msg, { payload: b ? baselineToJson(b) : null }), null]);
+          } else {
+            c.onBaselineMessage(m.baseline);
+            updateStatus(true);
+          }
+          done();
+          return;
+        }
+        if (m.reset === true) {
+          c.reset();
+          entry.last = undefined;
+          updateStatus(true);
+          done();
+          return;
+        }
+        const out = c.ingest(m.payload, m.features);
+        emit(msg, send, out.report, out.change);
+        updateStatus(out.change !== undefined);
+        done();
+      } catch (e) {
+        done(new Error(errorText(e)));
+        updateStatus();
+      }
+    });
+
+    node.on('close', (removed: boolean, done: () => void) => {
+      closed = true;
+      if (statusTimer) clearTimeout(statusTimer);
+      live.delete(node.id);
+      if (removed) node.status({});
+      done();
+    });
+  }
+
+  RED.nodes.registerType(NS, MlopsDriftDetect as never);
+
+  // The edit dialog shows the last report: per-feature statistics and the distributions.
+  RED.httpAdmin.get(`/${NS}/:id/report`, RED.auth.needsPermission(`${NS}.read`), (req, res) => {
+    const e = live.get(req.params.id);
+    if (!e || !e.controller) {
+      res.status(404).json({ error: String(t('errors.notDeployed')) });
+      return;
+    }
+    const c = e.controller;
+    const b = c.baseline;
+    res.json({
+      phase: c.phase().kind,
+      report: e.last ?? null,
+      baseline: b ? { source: b.source, origin: b.origin, features: b.features.length, createdAt: b.createdAt } : null,
+      histograms: c.window && b ? c.window.histograms() : [],
+    });
+  });
+};
