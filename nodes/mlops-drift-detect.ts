@@ -137,11 +137,11 @@ export = function (RED: NodeAPI) {
       const first = everyWindow && report ? Object.assign(msg, { drift: report }) : null;
       let second: NodeMessageInFlow | null = null;
       if (change) {
-        second = { _msgid: RED.util.generateId(), topic: msg.topic, drift: change, payload: change.state } as unknown as NodeMessageInFlow;
+        // the input's properties (topic, features.window ...) give the change its context
+        second = { ...msg, _msgid: RED.util.generateId(), payload: change.state, drift: change } as NodeMessageInFlow;
         const prev = change.previous ?? 'ok';
         const text = { from: t(`state.${prev}`), to: t(`state.${change.state}`), drifted: change.drifted.slice(0, 5).join(', ') || '-' };
-        if (change.state === 'drift') node.warn(t('log.changed', text));
-        else node.log(t('log.changed', text));
+        node.log(t('log.changed', text));
       }
       if (first || second) send([first, second]);
     };

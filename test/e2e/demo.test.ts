@@ -17,6 +17,11 @@ const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-
 
 const root = path.resolve(__dirname, '..', '..');
 
+/** The drift node's catalog in a language, and its state names as a pattern. */
+const catalog = (lang: string) =>
+  (JSON.parse(fs.readFileSync(path.join(root, 'locales', lang, 'mlops-drift-detect.json'), 'utf8')) as Record<string, { label: Record<string, string>; state: Record<string, string> }>)['mlops-drift-detect'];
+const stateText = (lang: string) => new RegExp(`^(${Object.values(catalog(lang).state).join('|')})$`);
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -80,10 +85,19 @@ for (const [runtime, runtimeEnv] of runtimes) {
       expect(out).to.not.match(/\[error\]/);
     });
 
+    it('prints the drift state: warn as the bearing fault shows, drift when the operating condition changes', async () => {
+      const line = await waitFor('a printed drift', () => out.match(/drift (ok|warn) -> drift @\S+: (\d+) of (\d+) features drifted \(ks, min p=[\d.e+-]+\)/) ?? undefined, 90000, 200);
+      expect(Number(line[3])).to.equal(40);
+      expect(Number(line[2])).to.be.at.least(16); // the flow's drift share: 0.4 of 40
+      // the drift node logs each change itself too, translated
+      expect(out).to.match(/\[mlops-drift-detect:drift\] drift state (ok|warn) → drift/);
+      expect(out).to.not.match(/\[error\]/);
+    });
+
     it('serves the nodes, their help and their locales to the editor', async () => {
       const nodes = (await (await fetch(`${editor}/nodes`, { headers: { Accept: 'application/json' } })).json()) as Array<{ module: string; types: string[]; enabled: boolean; err?: string }>;
       const ours = nodes.filter((n) => n.module === '@edge-mlops/node-red-mlops');
-      expect(ours.flatMap((n) => n.types).sort()).to.deep.equal(['mlops-feature-window', 'mlops-onnx-infer', 'mlops-opcua-endpoint', 'mlops-opcua-read']);
+      expect(ours.flatMap((n) => n.types).sort()).to.deep.equal(['mlops-drift-detect', 'mlops-feature-window', 'mlops-onnx-infer', 'mlops-opcua-endpoint', 'mlops-opcua-read']);
       for (const n of ours) expect(n.err, `${n.types} failed to load`).to.equal(undefined);
       const html = await (await fetch(`${editor}/nodes`, { headers: { Accept: 'text/html' } })).text();
       expect(html).to.include('data-template-name="mlops-opcua-read"').and.include('data-help-name="mlops-feature-window"');
@@ -93,9 +107,13 @@ for (const [runtime, runtimeEnv] of runtimes) {
       expect(icon.status).to.equal(200);
       // Import > Examples lists one flow per node, served from examples/
       const examples = (await (await fetch(`${editor}/library/examples/flows/@edge-mlops/node-red-mlops`)).json()) as Array<{ fn: string }>;
-      expect(examples.map((e) => e.fn).sort()).to.deep.equal(['feature-window', 'onnx-infer', 'opcua-read']);
+      expect(examples.map((e) => e.fn).sort()).to.deep.equal(['drift-detect', 'feature-window', 'onnx-infer', 'opcua-read']);
+      const deDrift = (await (await fetch(`${editor}/locales/@edge-mlops/node-red-mlops/mlops-drift-detect?lng=de`)).json()) as Record<string, { state: { drift: string } }>;
+      expect(deDrift['mlops-drift-detect'].state.drift).to.be.a('string');
+      const help = await (await fetch(`${editor}/locales/@edge-mlops/node-red-mlops/mlops-drift-detect?lng=en-US`)).json();
+      expect(help).to.have.property('mlops-drift-detect');
       const flows = (await (await fetch(`${editor}/flows`)).json()) as Array<{ type: string }>;
-      expect(flows.map((n) => n.type)).to.include.members(['mlops-opcua-read', 'mlops-feature-window', 'mlops-opcua-endpoint', 'mlops-onnx-infer']);
+      expect(flows.map((n) => n.type)).to.include.members(['mlops-opcua-read', 'mlops-feature-window', 'mlops-opcua-endpoint', 'mlops-onnx-infer', 'mlops-drift-detect']);
     });
 
     it('shows the flow and clear edit dialogs in a real browser, in English and German', async () => {
@@ -103,8 +121,8 @@ for (const [runtime, runtimeEnv] of runtimes) {
       const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
       try {
         for (const [locale, texts] of [
-          ['en-US', { channels: 'Channels (name and NodeId)', window: 'Window', security: 'Security mode' }],
-          ['de-DE', { channels: 'Kanäle (Name und NodeId)', window: 'Fenster', security: 'Sicherheit' }],
+          ['en-US', { channels: 'Channels (name and NodeId)', window: 'Window', security: 'Security mode', test: catalog('en-US').label.method, state: stateText('en-US') }],
+          ['de-DE', { channels: 'Kanäle (Name und NodeId)', window: 'Fenster', security: 'Sicherheit', test: catalog('de').label.method, state: stateText('de') }],
         ] as const) {
           const page = await browser.newPage({ viewport: { width: 1400, height: 900 }, locale });
           const errors: string[] = [];
@@ -153,6 +171,19 @@ for (const [runtime, runtimeEnv] of runtimes) {
           const inspect = await page.locator('#mlops-onnx-inspect').innerText();
           expect(inspect).to.include('features').and.include('bearing-fault').and.include('1.0.0');
           await page.screenshot({ path: path.join(dir, `onnx-infer-${locale}.png`) });
+          await page.locator('#node-dialog-cancel').click();
+          // drift detect: the dialog shows the deployed node's last report, with a chart of reference against current
+          await page.locator('g.red-ui-flow-node[id="6e8a0c2e4a6c0e10"]').dblclick();
+          await page.waitForSelector('#mlops-drift-report .mlops-drift-table', { timeout: 15000 });
+          expect(await page.locator('label[for="node-input-method"]').innerText()).to.include(texts.test);
+          expect(await page.locator('#node-input-method').inputValue()).to.equal('ks');
+          expect(await page.locator('#mlops-drift-report .mlops-drift-row').count()).to.equal(40);
+          expect(await page.locator('#mlops-drift-report svg.mlops-drift-chart rect.mlops-drift-current').count()).to.equal(10);
+          expect(await page.locator('#mlops-drift-report .mlops-drift-state').innerText()).to.match(texts.state);
+          // another feature's distribution on a click
+          await page.locator('#mlops-drift-report .mlops-drift-row', { hasText: 'speed.mean' }).click();
+          await page.waitForFunction(() => /speed\.mean/.test(document.querySelector('#mlops-drift-chart-box')?.textContent ?? ''));
+          await page.screenshot({ path: path.join(dir, `drift-detect-${locale}.png`) });
           await page.locator('#node-dialog-cancel').click();
           // no node or config node is flagged invalid by its editor validators
           const invalid = await page.evaluate(() => {
