@@ -214,9 +214,9 @@ export = function (RED: NodeAPI) {
 
   // The edit dialog shows the last report: per-feature statistics and the distributions.
   RED.httpAdmin.get(`/${NS}/:id/report`, RED.auth.needsPermission(`${NS}.read`), (req, res) => {
-    const e = live.get(req.params.id);
+    const e = live.get(String(req.params.id));
     if (!e || !e.controller) {
-      res.status(404).json({ error: String(t('errors.notDeployed')) });
+      res.status(404).json({ error: String(RED._(`${NS}.errors.notDeployed`)) });
       return;
     }
     const c = e.controller;

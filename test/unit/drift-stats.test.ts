@@ -301,11 +301,11 @@ describe('drift stats', () => {
     it('gives exactly the edges of referenceFromData', () => {
       const raw = gaussians(3, 501, 5, 2);
       const ref = referenceFromData(['x'], Array.from(raw, (v) => [v]));
-      expect(quantileEdges(sorted(raw), DECILES)).to.deep.equal(ref.features.x.edges);
+      expect(quantileEdges(sorted(raw), ref.probabilities)).to.deep.equal(ref.features.x.edges);
     });
 
     it('throws on unsorted or empty samples and bad probabilities', () => {
-      expect(() => quantileEdges([2, 1], DECILES)).to.throw(/expected sorted sorted ascending/);
+      expect(() => quantileEdges([2, 1], DECILES)).to.throw(/expected the sample sorted ascending/);
       expect(() => quantileEdges([], DECILES)).to.throw(/expected a non-empty sample/);
       expect(() => quantileEdges([1, 2], [0, 1.5])).to.throw(/expected probabilities in \[0, 1\], got probabilities\[1\] = 1.5/);
       expect(() => quantileEdges([1, 2], [0.5, 0.5])).to.throw(/expected strictly increasing probabilities/);

@@ -436,7 +436,7 @@ export function benjaminiHochberg(p: ArrayLike<number>): Float64Array {
  */
 export function quantileEdges(sorted: ArrayLike<number>, probabilities: ArrayLike<number>): number[] {
   const fn = 'quantileEdges';
-  checkSorted(fn, 'sorted', sorted);
+  checkSorted(fn, 'the sample', sorted);
   const out: number[] = new Array(probabilities.length);
   for (let i = 0; i < probabilities.length; i++) {
     const p = probabilities[i];
