@@ -7,6 +7,7 @@ import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { type Baseline, baselineFromJson, baselineToJson } from './lib/drift/baseline';
 import { type DriftConfig, DriftController, type RawDriftConfig, parseDriftConfig } from './lib/drift/controller';
+import { windowWarnings } from './lib/drift/monitor';
 import type { DriftReport, ModelInfo } from './lib/messages';
 import { fromMetadataProps, type ModelMetadata } from './lib/model/metadata';
 import { decodeModelInfo } from './lib/onnx/proto';
@@ -64,6 +65,7 @@ export = function (RED: NodeAPI) {
       config = parseDriftConfig(def);
       ctl = new DriftController(config);
       entry.controller = ctl;
+      if (config.mode === 'window') for (const w of windowWarnings(config.window)) node.warn(errorText(w));
     } catch (e) {
       configError = errorText(e);
       node.error(tOr('errors.config', { reason: configError }, `invalid configuration: ${configError}`));

@@ -9,7 +9,7 @@ import {
   BaselineLearner, baselineFromJson, baselineFromModel, baselineFromSamples, baselineToJson, cdfLeft, cdfRight, ksStatisticSketch,
 } from '../../nodes/lib/drift/baseline';
 import { DriftController, featureRows, parseDriftConfig, parseParams, signalValues } from '../../nodes/lib/drift/controller';
-import { featureStats, Hysteresis, StreamMonitor, WindowMonitor } from '../../nodes/lib/drift/monitor';
+import { featureStats, Hysteresis, StreamMonitor, WINDOW_DEFAULTS, WindowMonitor, windowWarnings } from '../../nodes/lib/drift/monitor';
 import { ks2samp } from '../../nodes/lib/drift/ks';
 import { binIndex } from '../../nodes/lib/drift/stats';
 import { mulberry32 } from '../../nodes/lib/random';
@@ -243,6 +243,15 @@ describe('drift window monitor', () => {
     const last = reps[reps.length - 1];
     expect(r.features.map((f) => f.ks)).to.deep.equal(last.features.map((f) => f.ks));
     expect(r.evaluations).to.equal(1);
+  });
+
+  it('warns about PSI, Wasserstein and JS on windows too small for their thresholds, not about KS', () => {
+    const w = (over: object) => windowWarnings({ ...WINDOW_DEFAULTS, ...over });
+    expect(w({ method: 'psi', windowSize: 30 })[0].message).to.match(/psi on a window of 30 vectors: sampling noise alone gives about 0.30/);
+    expect(w({ method: 'js', windowSize: 30 })).to.have.length(1);
+    expect(w({ method: 'wasserstein', windowSize: 30, wassersteinThreshold: 1 })).to.have.length(0);
+    expect(w({ method: 'ks', windowSize: 10 })).to.have.length(0);
+    expect(w({ method: 'psi', windowSize: 100 })).to.have.length(0);
   });
 
   it('histograms give the reference and current share of each bin', () => {
