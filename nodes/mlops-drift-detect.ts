@@ -5,7 +5,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { promises as fsp } from 'fs';
 import * as path from 'path';
-import { type Baseline, baselineFromJson, baselineToJson } from './lib/drift/baseline';
+import { baselineFromJson, baselineToJson } from './lib/drift/baseline';
 import { type DriftConfig, DriftController, type RawDriftConfig, parseDriftConfig } from './lib/drift/controller';
 import { windowWarnings } from './lib/drift/monitor';
 import type { DriftReport, ModelInfo } from './lib/messages';
@@ -100,53 +100,135 @@ export = function (RED: NodeAPI) {
     };
     if (ctl) updateStatus(true);
 
-    const useBaseline = (b: Baseline, what: string) => {
-      ctl!.setBaseline(b);
-      node.log(t('log.baseline', { source: what, features: b.features.length }));
+    /** One message on output 2 per change of state; the input's properties (topic, features.window ...) give it context. */
+    const changeMessages = (msg: NodeMessageInFlow, changes: DriftReport[]): NodeMessageInFlow[] =>
+      changes.map((change) => {
+        const text = { from: t(`state.${change.previous ?? 'ok'}`), to: t(`state.${change.state}`), drifted: change.drifted.slice(0, 5).join(', ') || '-' };
+        node.log(t('log.changed', text));
+        return { ...msg, _msgid: RED.util.generateId(), payload: change.state, drift: change } as NodeMessageInFlow;
+      });
+    const emit = (send: Send, first: NodeMessageInFlow | null, second: NodeMessageInFlow[]) => {
+      if (first || second.length > 0) send([first, second.length === 0 ? null : second.length === 1 ? second[0] : (second as never)]);
+    };
+    /** A new baseline: the last report no longer applies; a return to ok goes out on output 2. */
+    const baselineChanged = (change: DriftReport | undefined, send: Send, msg: NodeMessageInFlow) => {
+      entry.last = undefined;
+      if (change) emit(send, null, changeMessages(msg, [change]));
       updateStatus(true);
+    };
+    const noReference = (model: string) =>
+      new Error(tOr('errors.noReference', { model }, `the model ${model} carries no reference distribution (metadata "reference"): expected a model written by this package, a baseline file, or learning`));
+    const readFailed = (p: string, e: unknown) =>
+      new Error(tOr('errors.modelRead', { path: p, reason: errorText(e) }, `cannot read the reference of the model ${p}: ${errorText(e)}`));
+    const failStatus = () => node.status({ fill: 'red', shape: 'ring', text: t('status.noBaseline') });
+
+    // Messages wait while a model's reference is read, so none is judged against the wrong
+    // baseline (or refused for having none yet); otherwise they are handled at once.
+    let queue: Promise<void> | undefined;
+    const serial = (job: () => Promise<void> | void) => {
+      if (!queue) {
+        const r = job();
+        if (!r) return;
+        queue = r;
+      } else queue = queue.then(job);
+      const mine = queue;
+      void mine.finally(() => {
+        if (queue === mine) queue = undefined;
+      });
     };
 
     // The baseline at deploy: a model file or a JSON file.
     if (ctl && config) {
       if (config.baselineSource === 'model' && config.modelPath) {
         const p = config.modelPath;
-        modelMetadata({ path: p })
-          .then((md) => {
-            if (closed) return;
-            const b = ctl!.onModel(md, { path: p }) === 'replaced' ? ctl!.baseline : undefined;
-            if (b) useBaseline(b, `${md?.name ?? p} ${md?.version ?? ''}`.trim());
-            else node.error(tOr('errors.noReference', { model: p }, `the model ${p} carries no reference distribution (metadata "reference"): expected a model written by this package, a baseline file, or learning`));
-          })
-          .catch((e: Error) => node.error(tOr('errors.modelRead', { path: p, reason: errorText(e) }, `cannot read the reference of the model ${p}: ${errorText(e)}`)));
+        serial(() =>
+          modelMetadata({ path: p })
+            .then(
+              (md) => {
+                if (closed) return;
+                if (ctl!.onModel(md, { path: p }).result === 'noReference') {
+                  node.error(noReference(p).message);
+                  failStatus();
+                  return;
+                }
+                node.log(t('log.baseline', { source: `${md?.name ?? p} ${md?.version ?? ''}`.trim(), features: ctl!.baseline!.features.length }));
+                updateStatus(true);
+              },
+              (e: unknown) => {
+                if (closed) return;
+                node.error(readFailed(p, e).message);
+                failStatus();
+              },
+            )
+            .catch((e: unknown) => {
+              if (closed) return;
+              node.error(errorText(e));
+              failStatus();
+            }),
+        );
       } else if (config.baselineSource === 'file') {
         const p = config.baselineFile;
-        fsp
-          .readFile(resolvePath(p), 'utf8')
-          .then((text) => {
-            if (closed) return;
-            useBaseline(baselineFromJson(JSON.parse(text), 'file', { path: p }), p);
-          })
-          .catch((e: Error) => {
-            const reason = errorText(e);
-            node.error(tOr('errors.baselineFile', { path: p, reason }, `cannot use the baseline file ${p}: ${reason}`));
-            node.status({ fill: 'red', shape: 'ring', text: t('status.noBaseline') });
-          });
+        serial(() =>
+          fsp
+            .readFile(resolvePath(p), 'utf8')
+            .then((text) => {
+              if (closed) return;
+              const b = baselineFromJson(JSON.parse(text), 'file', { path: p });
+              ctl!.setBaseline(b);
+              node.log(t('log.baseline', { source: p, features: b.features.length }));
+              updateStatus(true);
+            })
+            .catch((e: Error) => {
+              if (closed) return;
+              const reason = errorText(e);
+              node.error(tOr('errors.baselineFile', { path: p, reason }, `cannot use the baseline file ${p}: ${reason}`));
+              failStatus();
+            }),
+        );
       }
     }
 
-    const emit = (msg: NodeMessageInFlow, send: Send, report: DriftReport | undefined, change: DriftReport | undefined) => {
-      if (report) entry.last = report;
-      const first = everyWindow && report ? Object.assign(msg, { drift: report }) : null;
-      let second: NodeMessageInFlow | null = null;
-      if (change) {
-        // the input's properties (topic, features.window ...) give the change its context
-        second = { ...msg, _msgid: RED.util.generateId(), payload: change.state, drift: change } as NodeMessageInFlow;
-        const prev = change.previous ?? 'ok';
-        const text = { from: t(`state.${prev}`), to: t(`state.${change.state}`), drifted: change.drifted.slice(0, 5).join(', ') || '-' };
-        node.log(t('log.changed', text));
+    /** Everything but model messages: synchronous. */
+    const handle = (c: DriftController, msg: NodeMessageInFlow, send: Send, done: Done) => {
+      const m = msg as NodeMessageInFlow & { baseline?: unknown; reset?: unknown; features?: { names?: unknown; shape?: unknown } };
+      try {
+        if (m.baseline !== undefined) {
+          if (m.baseline === 'get') {
+            const b = c.baseline;
+            send([Object.assign(msg, { payload: b ? baselineToJson(b) : null }), null]);
+          } else baselineChanged(c.onBaselineMessage(m.baseline), send, msg);
+        } else if (m.reset === true) {
+          baselineChanged(c.reset(), send, msg);
+        } else {
+          const out = c.ingest(m.payload, m.features);
+          if (out.report) entry.last = out.report;
+          emit(send, everyWindow && out.report ? Object.assign(msg, { drift: out.report }) : null, changeMessages(msg, out.changes));
+          updateStatus(out.changes.length > 0);
+        }
+        done();
+      } catch (e) {
+        done(new Error(errorText(e)));
+        updateStatus();
       }
-      if (first || second) send([first, second]);
     };
+
+    /** A model message: its reference (from the message, else the file) becomes the baseline. */
+    const handleModel = (c: DriftController, msg: NodeMessageInFlow, info: Partial<ModelInfo>, send: Send, done: Done) =>
+      modelMetadata(info)
+        .then(
+          (md) => {
+            if (closed) return done();
+            const origin = { name: info.name ?? md?.name, version: info.version ?? md?.version, digest: info.digest, path: info.path };
+            const r = c.onModel(md, origin);
+            if (r.result === 'noReference') return done(noReference(`${origin.name ?? info.path ?? '?'}`));
+            if (r.result === 'replaced') node.log(t('log.baseline', { source: `${origin.name ?? ''} ${origin.version ?? ''}`.trim(), features: c.baseline!.features.length }));
+            baselineChanged(r.change, send, msg);
+            done();
+          },
+          (e: unknown) => done(readFailed(String(info.path), e)),
+        )
+        // a reference that cannot be used (malformed, no watched feature in it)
+        .catch((e: unknown) => done(new Error(errorText(e))));
 
     node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
       if (!ctl) {
@@ -154,53 +236,9 @@ export = function (RED: NodeAPI) {
         return;
       }
       const c = ctl;
-      const m = msg as NodeMessageInFlow & { model?: Partial<ModelInfo>; baseline?: unknown; reset?: unknown; features?: { names?: unknown; shape?: unknown } };
-      try {
-        if (m.model !== undefined && m.model !== null && typeof m.model === 'object') {
-          const info = m.model;
-          modelMetadata(info).then(
-            (md) => {
-              if (closed) return done();
-              const origin = { name: info.name ?? md?.name, version: info.version ?? md?.version, digest: info.digest, path: info.path };
-              const what = c.onModel(md, origin);
-              if (what === 'noReference') {
-                done(new Error(tOr('errors.noReference', { model: `${origin.name ?? info.path ?? '?'}` }, `the model ${origin.name ?? info.path ?? '?'} carries no reference distribution (metadata "reference"): expected a model written by this package, a baseline file, or learning`)));
-                return;
-              }
-              if (what === 'replaced') node.log(t('log.baseline', { source: `${origin.name ?? ''} ${origin.version ?? ''}`.trim(), features: c.baseline!.features.length }));
-              updateStatus(true);
-              done();
-            },
-            (e: Error) => done(new Error(tOr('errors.modelRead', { path: String(info.path), reason: errorText(e) }, `cannot read the reference of the model ${info.path}: ${errorText(e)}`))),
-          );
-          return;
-        }
-        if (m.baseline !== undefined) {
-          if (m.baseline === 'get') {
-            const b = c.baseline;
-            send([Object.assign(msg, { payload: b ? baselineToJson(b) : null }), null]);
-          } else {
-            c.onBaselineMessage(m.baseline);
-            updateStatus(true);
-          }
-          done();
-          return;
-        }
-        if (m.reset === true) {
-          c.reset();
-          entry.last = undefined;
-          updateStatus(true);
-          done();
-          return;
-        }
-        const out = c.ingest(m.payload, m.features);
-        emit(msg, send, out.report, out.change);
-        updateStatus(out.change !== undefined);
-        done();
-      } catch (e) {
-        done(new Error(errorText(e)));
-        updateStatus();
-      }
+      const model = (msg as { model?: unknown }).model;
+      if (model !== undefined && model !== null && typeof model === 'object') serial(() => handleModel(c, msg, model as Partial<ModelInfo>, send, done));
+      else serial(() => handle(c, msg, send, done));
     });
 
     node.on('close', (removed: boolean, done: () => void) => {

@@ -128,6 +128,8 @@ export interface DriftReport {
   /** Evaluations (window mode) or updates (streaming) so far. */
   evaluations: number;
   baseline: { source: string; name?: string; version?: string; digest?: string; path?: string; features: number };
+  /** Why the state changed without a test: 'baseline' (a new baseline) or 'reset' (msg.reset, a new model for a detector). */
+  reason?: 'baseline' | 'reset';
   /** Streaming detectors: the detector's state (e.g. ADWIN width and estimate). */
   detector?: Record<string, number>;
 }

@@ -29,7 +29,7 @@ function run(conditionChangeAtS: number, timeScale: number, durationS = 3600): A
     const payload = { vibration: s.vibration, temperature: s.bearingTemperature, current: s.motorCurrent, speed: s.speed };
     for (const out of fw.ingest(payload, { timestamps: { vibration: ts, temperature: ts, current: ts, speed: ts }, now: ts })) {
       const o = c.ingest(out.payload, { names: out.names }, ts);
-      if (o.change) changes.push([Math.round(t), o.change.state]);
+      for (const ch of o.changes) changes.push([Math.round(t), ch.state]);
     }
   }
   return changes;

@@ -405,7 +405,7 @@ describe('mlops-drift-detect node', function () {
       expect(last.drift.baseline.version).to.equal('2');
     });
 
-    it('a new baseline while in drift announces the state going back to ok on output 2 (fails: setBaseline\'s "state changed" result is ignored by the node, output 2 never says ok)', async () => {
+    it('a new baseline while in drift announces the state going back to ok on output 2', async () => {
       const ctx = await load({ ...WIN, modelPath: modelA });
       await baselines(ctx);
       ctx.feed(pumpRows(80, 42, 3));
@@ -418,7 +418,7 @@ describe('mlops-drift-detect node', function () {
       expect(ctx.out2.map((m) => m.payload)).to.deep.equal(['drift', 'ok']);
     });
 
-    it('msg.reset while in drift announces the state going back to ok on output 2 (fails: the reset returns the state to ok silently)', async () => {
+    it('msg.reset while in drift announces the state going back to ok on output 2', async () => {
       const ctx = await load({ ...WIN, modelPath: modelA });
       await baselines(ctx);
       ctx.feed(pumpRows(80, 44, 3));
@@ -430,7 +430,7 @@ describe('mlops-drift-detect node', function () {
       expect(ctx.out2.map((m) => m.payload)).to.deep.equal(['drift', 'ok']);
     });
 
-    it('vectors arriving right after a model message (path only) are judged against that model (fails: the file is read asynchronously and the vectors that arrive meanwhile are refused with "no baseline yet", or judged against the old baseline)', async () => {
+    it('vectors arriving right after a model message (path only) are judged against that model', async () => {
       const ctx = await load({ ...WIN, everyWindow: true });
       // delivered as Node-RED delivers messages: each in its own turn of the event loop
       const queue: Array<Record<string, unknown>> = [{ model: { name: 'pump', version: '1', path: modelA } }, ...pumpRows(40, 35).map((r) => ({ payload: r, features: { names: NAMES } }))];
@@ -525,7 +525,7 @@ describe('mlops-drift-detect node', function () {
       // vectors without names cannot be learned from
       ctx.send({ payload: rows[30] });
       await ctx.settled();
-      expect(ctx.errs.map((e) => e.error.message)).to.deep.equal(['expected msg.features.names with the 4 values to learn a baseline from']);
+      expect(ctx.errs.map((e) => e.error.message)).to.deep.equal(['expected msg.features.names with the 4 values to learn a baseline from, got no names']);
       ctx.feed(rows.slice(30, 60));
       await ctx.settled();
       await waitFor('green', () => (lastStatus(ctx.n).fill === 'green' ? true : undefined));
@@ -678,7 +678,9 @@ describe('mlops-drift-detect node', function () {
       expect(ctx.reports()[before].drift).to.include({ state: 'ok', level: 'drift' });
       ctx.feed(pumpRows(20, 93, 3));
       await ctx.settled();
-      expect(ctx.out2.map((m) => [m.drift.previous, m.payload])).to.deep.equal([['ok', 'drift'], ['ok', 'drift']]);
+      // the reset's return to ok is announced too, then the drift again
+      expect(ctx.out2.map((m) => [m.drift.previous, m.payload])).to.deep.equal([['ok', 'drift'], ['drift', 'ok'], ['ok', 'drift']]);
+      expect(ctx.out2[1].drift.reason).to.equal('reset');
       // msg.reset = false (or anything but true) is data, not a reset
       ctx.send({ reset: 'yes' });
       await ctx.settled();
@@ -777,13 +779,13 @@ describe('mlops-drift-detect node', function () {
       expect(ctx.errs.map((e) => e.error.message)).to.deep.equal([
         'expected msg.payload to be a number (a score, a prediction error, 0/1 for DDM) or an array of numbers, got the string "high"',
         'expected finite numbers for the detector, got NaN at index 0',
-        'expected msg.payload to be a number (a score, a prediction error, 0/1 for DDM) or an array of numbers, got an array of number',
+        'expected msg.payload to be a number (a score, a prediction error, 0/1 for DDM) or an array of numbers, got an array holding the string "x" at index 1',
       ]);
       expect(ctx.reports()).to.have.length(1);
       expect(ctx.reports()[0].drift.evaluations).to.equal(1);
     });
 
-    it('a refused array changes nothing (fails: values before the bad one are fed to the detector although the message fails)', async () => {
+    it('a refused array changes nothing', async () => {
       const ctx = await load({ mode: 'stream', detector: 'adwin', everyWindow: true });
       ctx.send({ payload: [0.1, 0.2, 0.3, NaN] });
       await ctx.settled();
@@ -793,7 +795,7 @@ describe('mlops-drift-detect node', function () {
       expect(ctx.reports()[0].drift.evaluations, 'updates counted after a refused message').to.equal(1);
     });
 
-    it('an array message whose values raise and clear drift reports both changes (fails: only the last change of a message reaches output 2, here "ok" after a drift never announced)', async () => {
+    it('an array message whose values raise and clear drift reports both changes', async () => {
       const ctx = await load({ mode: 'stream', detector: 'adwin', clear: 5 });
       const g = gauss(mulberry32(300));
       const values = [...Array.from({ length: 1000 }, () => 0.2 + 0.05 * g()), ...Array.from({ length: 600 }, () => 0.35 + 0.05 * g())];
@@ -833,14 +835,14 @@ describe('mlops-drift-detect node', function () {
         "expected msg.features.names, or 4 values in the baseline's feature order, got 3 values without names",
         'expected features named as in the baseline (vibration.rms, vibration.kurtosis, temperature.mean, current.mean), got a, b',
         'expected as many values as msg.features.names (4), got 3',
-        'expected every row of msg.payload to have 4 values, row 1 differs',
+        'expected every row of msg.payload to have 4 values, row 1 has 2',
         'expected msg.features.shape [rows, k] to match the 8 values of msg.payload, got [3,4]',
         new RegExp(`^cannot read the reference of the model ${path.join(dir, 'missing.onnx').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: ENOENT: no such file or directory`),
         'the model plain carries no reference distribution (metadata "reference"): expected a model written by this package, a baseline file, or learning',
         'the model plain carries no reference distribution (metadata "reference"): expected a model written by this package, a baseline file, or learning',
         /^cannot read the reference of the model .*garbage\.onnx: /,
         'expected a baseline object with "features": { name: values | { edges, ... } }',
-        'expected a baseline object { features: { name: values | { edges, ... } } }',
+        'expected a baseline object { features: { name: values | { edges, ... } } }, got an array',
       ];
       // interleaved: bad, 5 good, bad, 5 good, ...
       let g = 0;
@@ -873,7 +875,7 @@ describe('mlops-drift-detect node', function () {
       expect(ctx.out2.map((m) => m.payload)).to.deep.equal(['drift']);
     });
 
-    it('a model message with a malformed reference fails through done(err) (fails: an exception in the onModel callback becomes an unhandled rejection, done is never called)', async () => {
+    it('a model message with a malformed reference fails through done(err)', async () => {
       const ctx = await load({ ...WIN, modelPath: modelA });
       await baselines(ctx);
       const mochaListeners = process.listeners('unhandledRejection');
@@ -894,7 +896,7 @@ describe('mlops-drift-detect node', function () {
       expect(ctx.errs.map((e) => e.error.message)).to.deep.equal(['expected feature "vibration.rms" of the reference to have non-decreasing edges']);
     });
 
-    it('a model whose reference shares no feature with the configured features fails through done(err) (fails: same unhandled rejection)', async () => {
+    it('a model whose reference shares no feature with the configured features fails through done(err)', async () => {
       const ctx = await load({ ...WIN, features: 'vibration.rms, current.mean' });
       const mochaListeners = process.listeners('unhandledRejection');
       process.removeAllListeners('unhandledRejection');

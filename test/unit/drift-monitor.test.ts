@@ -322,14 +322,15 @@ describe('drift controller', () => {
     expect(c.phase().kind).to.equal('waiting');
     expect(() => c.ingest([1, 2, 3, 4], { names: names(4) })).to.throw(/no baseline yet/);
     const md = { name: 'm', version: '1', features: names(4), reference: referenceFromData(names(4), rows(1, 2000, 4)) };
-    expect(c.onModel(md, {})).to.equal('replaced');
-    expect(c.onModel({ name: 'bare' }, {})).to.equal('noReference');
+    expect(c.onModel(md, {}).result).to.equal('replaced');
+    expect(c.onModel({ name: 'bare' }, {}).result).to.equal('noReference');
     expect(c.baseline!.origin!.name).to.equal('m'); // kept after a model without reference
     let change;
-    for (const r of rows(2, 40, 4, 4)) change = c.ingest(r, { names: names(4) }).change ?? change;
+    for (const r of rows(2, 40, 4, 4)) change = c.ingest(r, { names: names(4) }).changes[0] ?? change;
     expect(change!.state).to.equal('drift');
     const md2 = { name: 'm', version: '2', features: names(4), reference: referenceFromData(names(4), rows(3, 2000, 4, 4)) };
-    c.onModel(md2, {});
+    const back = c.onModel(md2, {}).change!;
+    expect(back).to.deep.include({ state: 'ok', previous: 'drift', reason: 'baseline' });
     expect(c.phase()).to.deep.include({ kind: 'running', state: 'ok' });
     expect(c.baseline!.origin!.version).to.equal('2');
   });
@@ -343,7 +344,7 @@ describe('drift controller', () => {
     expect(c.baseline!.features[0].count).to.equal(30);
     expect(c.window!.windowFill).to.equal(20); // the other 20 rows of the batch
     expect(out.report!.level).to.equal('ok');
-    expect(c.onModel(undefined, {})).to.equal('relearning');
+    expect(c.onModel(undefined, {}).result).to.equal('relearning');
     expect(c.phase().kind).to.equal('learning');
     expect(() => new DriftController(cfg({ baselineSource: 'learn' })).ingest([1, 2], undefined)).to.throw(/names/);
   });
@@ -359,6 +360,10 @@ describe('drift controller', () => {
     c.onBaselineMessage('learn');
     expect(c.phase().kind).to.equal('learning');
     expect(() => c.onBaselineMessage(42)).to.throw(/expected a baseline object/);
+    // reset while learning starts the learning again
+    c.ingest([1], { names: ['a'] });
+    c.reset();
+    expect(c.phase()).to.deep.include({ kind: 'learning', count: 0 });
   });
 
   it('stream mode: ADWIN on a signal raises drift at once on a mean shift and clears after quiet updates', () => {
@@ -367,7 +372,7 @@ describe('drift controller', () => {
     const changes = [];
     for (let i = 0; i < 3000; i++) {
       const o = c.ingest(i < 1500 ? g() * 0.1 : 1 + g() * 0.1, undefined);
-      if (o.change) changes.push({ i, state: o.change.state, previous: o.change.previous });
+      for (const ch of o.changes) changes.push({ i, state: ch.state, previous: ch.previous });
     }
     expect(changes[0].state).to.equal('drift');
     expect(changes[0].i).to.be.within(1500, 1600);
@@ -377,6 +382,20 @@ describe('drift controller', () => {
     expect(rep.detector!.width).to.be.greaterThan(0);
   });
 
+  it('stream mode: a message is checked whole before any value reaches the detector, and every change in it is reported', () => {
+    const c = new DriftController(parseDriftConfig({ mode: 'stream', detector: 'adwin', clear: 5 }));
+    expect(() => c.ingest([1, 2, NaN], undefined)).to.throw(/finite numbers for the detector, got NaN at index 2/);
+    expect(c.stream!.detector.n).to.equal(0);
+    const g = gaussian(6);
+    const values = Array.from({ length: 3000 }, (_, i) => (i < 1500 ? 0.1 * g() : 1 + 0.1 * g()));
+    const out = c.ingest(values, undefined);
+    expect(out.changes.map((r) => r.state)).to.deep.equal(['drift', 'ok']);
+    expect(c.onBaselineMessage.bind(c, 'learn')).to.throw(/streaming detector has no baseline/);
+    // a new model: the detector starts again
+    expect(c.onModel(undefined, {}).result).to.equal('reset');
+    expect(c.stream!.detector.n).to.equal(0);
+  });
+
   it('stream mode: DDM takes a 0/1 stream only, and warns before drift on a rising error rate', () => {
     const c = new DriftController(parseDriftConfig({ mode: 'stream', detector: 'ddm', clear: 1000 }));
     expect(() => c.ingest(0.5, undefined)).to.throw(/0\/1 error stream/);
@@ -384,7 +403,7 @@ describe('drift controller', () => {
     const states: string[] = [];
     for (let i = 0; i < 3000; i++) {
       const o = c.ingest(r() < (i < 1000 ? 0.1 : 0.4) ? 1 : 0, undefined);
-      if (o.change) states.push(o.change.state);
+      for (const ch of o.changes) states.push(ch.state);
     }
     expect(states[0]).to.equal('warn');
     expect(states.indexOf('drift')).to.be.greaterThan(0);

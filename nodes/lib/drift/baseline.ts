@@ -224,7 +224,7 @@ export function baselineFromSamples(columns: Record<string, ArrayLike<number>>, 
 export function baselineFromJson(obj: unknown, source: BaselineSource = 'file', origin?: Baseline['origin']): Baseline {
   const o = obj as Record<string, unknown> | null;
   if (!o || typeof o !== 'object' || Array.isArray(o)) {
-    throw new BaselineError('notObject', {}, `expected a baseline object { features: { name: values | { edges, ... } } }, got ${Array.isArray(o) ? 'an array' : typeof o}`);
+    throw new BaselineError('notObject', { got: Array.isArray(o) ? 'an array' : typeof o }, `expected a baseline object { features: { name: values | { edges, ... } } }, got ${Array.isArray(o) ? 'an array' : typeof o}`);
   }
   if (o.reference && typeof o.reference === 'object') return { ...baselineFromJson(o.reference, source, { name: o.name as string, version: o.version as string, ...origin }) };
   const feats = o.features as Record<string, unknown> | undefined;

@@ -161,7 +161,7 @@ export function featureRows(payload: unknown, features: FeaturesMeta | undefined
       const data = new Float64Array(payload.length * k);
       payload.forEach((row, r) => {
         const rr = row as ArrayLike<number>;
-        if (!rr || rr.length !== k) throw new DriftInputError('ragged', { row: r, k }, `expected every row of msg.payload to have ${k} values, row ${r} has ${rr?.length ?? 'none'}`);
+        if (!rr || rr.length !== k) throw new DriftInputError('ragged', { row: r, k, got: rr?.length ?? 'none' }, `expected every row of msg.payload to have ${k} values, row ${r} has ${rr?.length ?? 'none'}`);
         for (let i = 0; i < k; i++) data[r * k + i] = typeof rr[i] === 'number' ? rr[i] : NaN;
       });
       return { data, rows: payload.length, k, names };
@@ -176,7 +176,11 @@ export function featureRows(payload: unknown, features: FeaturesMeta | undefined
 
 function describe(v: unknown): string {
   if (v === null) return 'null';
-  if (Array.isArray(v)) return v.length === 0 ? 'an empty array' : `an array of ${typeof v[0]}`;
+  if (Array.isArray(v)) {
+    if (v.length === 0) return 'an empty array';
+    const i = v.findIndex((e) => typeof e !== 'number');
+    return i < 0 ? `an array of ${v.length} numbers` : `an array holding ${describe(v[i])} at index ${i}`;
+  }
   if (ArrayBuffer.isView(v)) return v.constructor.name;
   return typeof v === 'string' ? `the string "${v.slice(0, 40)}"` : typeof v;
 }
@@ -206,8 +210,8 @@ export function signalValues(payload: unknown, features: FeaturesMeta | undefine
 export interface DriftOutcome {
   /** The last evaluation of this message, if any. */
   report?: DriftReport;
-  /** Set when the state changed during this message: the report of that change. */
-  change?: DriftReport;
+  /** Every change of state during this message, in order (an array of values can hold several). */
+  changes: DriftReport[];
 }
 
 export type DriftPhase = { kind: 'waiting' } | { kind: 'learning'; count: number; size: number } | { kind: 'running'; state: DriftLevel; report?: DriftReport };
@@ -241,62 +245,73 @@ export class DriftController {
     return { kind: 'running', state: this.window!.hysteresis.state, report: this.window!.last };
   }
 
-  /** A new baseline (from a model, a file or a message); true when the state changed by it. */
-  setBaseline(b: Baseline, now = Date.now()): boolean {
-    if (!this.window) return false;
+  /** A new baseline (from a model, a file or a message); the report of the return to ok when it ended a warn or drift. */
+  setBaseline(b: Baseline, now = Date.now()): DriftReport | undefined {
+    const w = this.window!;
     this.learner = undefined;
-    return this.window.setBaseline(b, now);
+    const previous = w.hysteresis.state;
+    return w.setBaseline(b, now) ? w.resetReport(previous, 'baseline', now) : undefined;
   }
 
   /** Learn a new baseline from the next vectors (a new model in learn mode, or msg.baseline = "learn"). */
   relearn(size = this.config.learnSize): void {
-    if (this.window) this.learner = new BaselineLearner(size);
+    this.learner = new BaselineLearner(size);
   }
 
   /**
    * A model message: its reference replaces the baseline ('model' and 'file' modes); in 'learn'
    * mode the baseline is learned again from the next vectors. Returns what happened.
    */
-  onModel(md: Partial<ModelMetadata> | undefined, origin: Baseline['origin'], now = Date.now()): 'replaced' | 'relearning' | 'noReference' | 'ignored' {
-    if (!this.window) return 'ignored';
+  onModel(md: Partial<ModelMetadata> | undefined, origin: Baseline['origin'], now = Date.now()): { result: 'replaced' | 'relearning' | 'noReference' | 'reset'; change?: DriftReport } {
+    if (!this.window) {
+      // a new model scores differently: the detector starts again, so the swap is not called drift
+      return { result: 'reset', change: this.reset(now) };
+    }
     if (this.config.baselineSource === 'learn') {
       this.relearn();
-      return 'relearning';
+      return { result: 'relearning' };
     }
     const b = baselineFromModel(md, origin);
-    if (!b) return 'noReference';
-    this.setBaseline(b, now);
-    return 'replaced';
+    if (!b) return { result: 'noReference' };
+    return { result: 'replaced', change: this.setBaseline(b, now) };
   }
 
-  /** msg.reset: an empty window (or a fresh detector) and the state back to ok. */
-  reset(now = Date.now()): void {
-    if (this.window) this.window.reset(now);
-    else this.stream = new StreamMonitor(this.stream!.config, now);
+  /** msg.reset: an empty window (or a fresh detector) and the state back to ok; learning starts again. The report of the return to ok, if it was not ok. */
+  reset(now = Date.now()): DriftReport | undefined {
+    if (this.window) {
+      const previous = this.window.hysteresis.state;
+      this.window.reset(now);
+      if (this.learner) this.relearn(this.learner.size);
+      return previous !== 'ok' ? this.window.resetReport(previous, 'reset', now) : undefined;
+    }
+    const old = this.stream!;
+    this.stream = new StreamMonitor(old.config, now);
+    if (old.hysteresis.state === 'ok') return undefined;
+    return { ...this.stream.report(), previous: old.hysteresis.state, reason: 'reset' };
   }
 
   /** msg.baseline: an object (a baseline), or "learn". */
-  onBaselineMessage(v: unknown, now = Date.now()): void {
+  onBaselineMessage(v: unknown, now = Date.now()): DriftReport | undefined {
+    if (!this.window) {
+      throw new DriftInputError('streamBaseline', {}, 'a streaming detector has no baseline: expected msg.baseline only in the data-drift mode (msg.reset starts the detector again)');
+    }
     if (v === 'learn') {
       this.relearn();
-      return;
+      return undefined;
     }
-    this.setBaseline(baselineFromJson(v, 'message'), now);
+    return this.setBaseline(baselineFromJson(v, 'message'), now);
   }
 
   /** A data message: feature vectors (window mode) or signal values (stream mode). */
   ingest(payload: unknown, features: FeaturesMeta | undefined, now = Date.now()): DriftOutcome {
-    const out: DriftOutcome = {};
+    const out: DriftOutcome = { changes: [] };
     if (this.stream) {
+      const st = this.stream;
       const values = signalValues(payload, features, this.config.signal);
-      for (let i = 0; i < values.length; i++) {
-        const v = +values[i];
-        if (!Number.isFinite(v)) {
-          throw new DriftInputError('notFinite', { index: i, got: String(values[i]) }, `expected finite numbers for the detector, got ${String(values[i])} at index ${i}`);
-        }
-        if (this.stream.update(v, now)) out.change = this.stream.report();
-      }
-      out.report = this.stream.report();
+      // the whole message is checked before any of it reaches the detector
+      for (let i = 0; i < values.length; i++) st.check(+values[i], i);
+      for (let i = 0; i < values.length; i++) if (st.update(+values[i], now)) out.changes.push(st.report());
+      out.report = st.report();
       return out;
     }
     let { data, rows, k, names } = featureRows(payload, features);
@@ -305,12 +320,13 @@ export class DriftController {
       const L = this.learner;
       const lnames = names ?? (w.hasBaseline ? w.currentBaseline!.features.map((f) => f.name) : undefined);
       if (!lnames || lnames.length !== k) {
-        throw new DriftInputError('learnNames', { k }, `expected msg.features.names with the ${k} values to learn a baseline from, got ${names ? names.length + ' names' : 'no names'}`);
+        throw new DriftInputError('learnNames', { k, got: names ? `${names.length} names` : 'no names' }, `expected msg.features.names with the ${k} values to learn a baseline from, got ${names ? names.length + ' names' : 'no names'}`);
       }
       let r = 0;
       for (; r < rows && !L.done; r++) L.add(lnames, data, r * k);
       if (!L.done) return out;
-      this.setBaseline(L.build(), now);
+      const change = this.setBaseline(L.build(), now);
+      if (change) out.changes.push(change);
       if (r === rows) return out;
       // the rest of this batch is current data
       data = Array.prototype.slice.call(data, r * k) as number[];
@@ -322,7 +338,7 @@ export class DriftController {
     const report = w.ingest(data, rows, k, names, now);
     if (report) {
       out.report = report;
-      if (report.previous !== undefined) out.change = report;
+      if (report.previous !== undefined) out.changes.push(report);
     }
     return out;
   }

@@ -493,6 +493,26 @@ export class WindowMonitor {
     return report;
   }
 
+  /** The report of a return to ok without a test (a new baseline, a reset). */
+  resetReport(previous: DriftLevel, reason: 'baseline' | 'reset', now: number): DriftReport {
+    const b = this.baseline;
+    return {
+      state: this.hysteresis.state,
+      previous,
+      level: 'ok',
+      method: this.config.method,
+      statistic: 0,
+      threshold: this.config.driftShare,
+      drifted: [],
+      features: [],
+      since: this.hysteresis.since,
+      at: now,
+      evaluations: this.evaluations,
+      baseline: b ? { source: b.source, ...b.origin, features: this.states.length } : { source: 'none', features: 0 },
+      reason,
+    };
+  }
+
   /** Per feature: the bins, the reference shares and the current window's shares (for the editor's chart). */
   histograms(): Array<{ name: string; bins: number[]; expected: number[]; actual: number[] }> {
     return this.states.map((s) => ({
@@ -536,11 +556,19 @@ export class StreamMonitor {
     this.hysteresis = new Hysteresis(1, config.clear, now);
   }
 
-  /** Feeds one value; true when the state changed. */
-  update(x: number, now = Date.now()): boolean {
+  /** Throws when the detector cannot take x (so a message can be checked whole before any of it is applied). */
+  check(x: number, index = 0): void {
+    if (!Number.isFinite(x)) {
+      throw new MonitorError('notFinite', { index, got: String(x) }, `expected finite numbers for the detector, got ${String(x)} at index ${index}`);
+    }
     if (this.config.detector === 'ddm' && x !== 0 && x !== 1) {
       throw new MonitorError('ddmValue', { got: String(x) }, `expected DDM to get a 0/1 error stream (1 = wrong prediction), got ${String(x)}`);
     }
+  }
+
+  /** Feeds one value; true when the state changed. */
+  update(x: number, now = Date.now()): boolean {
+    this.check(x);
     this.detector.update(x);
     this.evaluations++;
     this.at = now;
