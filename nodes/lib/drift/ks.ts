@@ -132,7 +132,14 @@ function logFactDivPow(n: number): number {
 
 // ------------------------------------------------------------------------------------ statistic
 
-/** max |F1 - F2| over the pooled data, both inputs sorted ascending (ties: searchsorted 'right'). */
+/**
+ * max |F1 - F2| over the pooled data, both inputs sorted ascending (ties: searchsorted 'right').
+ * Unchecked: the caller guarantees sorted, finite, non-empty inputs (the drift monitor's windows).
+ */
+export function ksStatisticSorted(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  return statisticSorted(a, b);
+}
+
 function statisticSorted(a: ArrayLike<number>, b: ArrayLike<number>): number {
   const n1 = a.length;
   const n2 = b.length;

@@ -12,7 +12,7 @@
  */
 import type { DriftFeatureReport, DriftLevel, DriftReport } from '../messages';
 import { type Baseline, type FeatureBaseline, ksStatisticSketch } from './baseline';
-import { ks2sampSorted, ksPValue } from './ks';
+import { ksPValue, ksStatisticSorted } from './ks';
 import { benjaminiHochberg, binIndex, bonferroni, jensenShannon, normalisedWasserstein, psi, wasserstein1Sketch, wasserstein1Sorted } from './stats';
 import { createDetector, type DetectorKind, type StreamingDetector } from './streaming';
 
@@ -176,6 +176,7 @@ class FeatureState {
   readonly sorted: Float64Array;
   n = 0;
   counts: Float64Array;
+  readonly pCache = new PValueCache();
   constructor(
     readonly ref: FeatureBaseline,
     size: number,
@@ -244,17 +245,39 @@ export interface FeatureStats {
 }
 
 /** KS, PSI, normalised Wasserstein and JS of a sorted window against a reference. */
-export function featureStats(sorted: Float64Array, n: number, counts: ArrayLike<number>, ref: FeatureBaseline, exactKs = true): FeatureStats {
+/**
+ * KS p-values of one feature against a sample baseline, by statistic: against a sample the
+ * statistic takes few distinct values (multiples of 1 / lcm(n1, n2)), so a window that moves by
+ * one vector mostly repeats an earlier one, and the exact p-value costs about 2 d n1 n2 steps.
+ */
+export class PValueCache {
+  private map = new Map<number, number>();
+  private n = -1;
+  get(d: number, n: number, size: number, exact: boolean): number {
+    if (n !== this.n || this.map.size > 4096) {
+      this.map.clear();
+      this.n = n;
+    }
+    let p = this.map.get(d);
+    if (p === undefined) {
+      p = ksPValue(d, n, size, exact ? 'auto' : 'asymp').pValue;
+      this.map.set(d, p);
+    }
+    return p;
+  }
+}
+
+export function featureStats(sorted: Float64Array, n: number, counts: ArrayLike<number>, ref: FeatureBaseline, exactKs = true, cache?: PValueCache): FeatureStats {
   const cur = n === sorted.length ? sorted : sorted.subarray(0, n);
   let ks: number;
   let ksP: number;
   let w: number;
   if (ref.sample) {
-    // scipy's exact p-value costs about 2 d n1 n2 steps (1-4 ms at 500 x 5000): beyond
-    // EXACT_KS_MAX_CELLS the asymptotic one, which differs from it by far less than any alpha.
-    const r = ks2sampSorted(cur, ref.sample, exactKs && n * ref.sample.length <= EXACT_KS_MAX_CELLS ? 'auto' : 'asymp');
-    ks = r.statistic;
-    ksP = r.pValue;
+    // scipy's exact p-value (as ks_2samp) up to EXACT_KS_MAX_CELLS, the asymptotic one beyond,
+    // which differs from it by far less than any alpha.
+    const exact = exactKs && n * ref.sample.length <= EXACT_KS_MAX_CELLS;
+    ks = ksStatisticSorted(cur, ref.sample);
+    ksP = cache ? cache.get(ks, n, ref.sample.length, exact) : ksPValue(ks, n, ref.sample.length, exact ? 'auto' : 'asymp').pValue;
     w = wasserstein1Sorted(cur, ref.sample);
   } else {
     // Against a sketch the reference is its piecewise-linear CDF with the training row count as
@@ -415,7 +438,7 @@ export class WindowMonitor {
       if (s.n < min) return undefined; // mostly missing values: not tested
       tested.push(j);
       // the exact KS p-value only where it decides; other methods report the asymptotic one
-      return featureStats(s.sorted, s.n, s.counts, s.ref, c.method === 'ks');
+      return featureStats(s.sorted, s.n, s.counts, s.ref, c.method === 'ks', s.pCache);
     });
     let adjusted: Float64Array | undefined;
     if (c.method === 'ks' && tested.length > 0) {
