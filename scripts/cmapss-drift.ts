@@ -64,6 +64,7 @@
  *    the baseline, so engine-to-engine variation (each engine starts from its own wear and
  *    manufacturing offsets) is part of these rates, as it is in service.
  */
+import { mulberry32 as rng } from '../nodes/lib/random';
 import * as fs from 'fs';
 import * as path from 'path';
 import { type Baseline, baselineFromSamples } from '../nodes/lib/drift/baseline';
@@ -208,18 +209,6 @@ export function quartiles(values: number[]): Quartiles | undefined {
   if (values.length === 0) return undefined;
   const s = [...values].sort((a, b) => a - b);
   return { min: s[0], q1: quantile(s, 0.25), median: quantile(s, 0.5), q3: quantile(s, 0.75), max: s[s.length - 1] };
-}
-
-/** mulberry32: a small deterministic PRNG for the calibration draws. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The 99th percentile of PSI, normalised Wasserstein and JS over iid windows of `w` values drawn from the baseline's own samples (all features pooled). */

@@ -13,6 +13,7 @@
  * and last bins are open-ended (values below the reference minimum count in the first bin, above
  * the maximum in the last). The expected share of a bin is the reference mass in it.
  */
+import { DriftError } from './errors';
 import type { ModelMetadata } from '../model/metadata';
 import { binIndex, quantileEdges } from './stats';
 
@@ -48,30 +49,24 @@ export interface Baseline {
 }
 
 /** A baseline that cannot be built: says what was expected. */
-export class BaselineError extends Error {
-  constructor(
-    readonly code: string,
-    readonly params: Record<string, string | number>,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'BaselineError';
-  }
-}
+export class BaselineError extends DriftError {}
 
 // ---------------------------------------------------------------------------
 // The reference CDF of a quantile sketch, right-continuous and its left limit
 // ---------------------------------------------------------------------------
 
-/** F(x) of the piecewise-linear CDF through (edges[i], probabilities[i]); 0 below edges[0], 1 above the last. */
-export function cdfRight(edges: ArrayLike<number>, p: ArrayLike<number>, x: number): number {
+/**
+ * F(x) of the piecewise-linear CDF through (edges[i], probabilities[i]), 0 below edges[0] and 1
+ * above the last; with `left`, F(x-), the limit from the left (they differ at repeated edges).
+ */
+function cdf(edges: ArrayLike<number>, p: ArrayLike<number>, x: number, left: boolean): number {
   const n = edges.length;
-  // first index whose edge is > x
+  // first index whose edge is > x (>= x from the left)
   let lo = 0;
   let hi = n;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (edges[mid] > x) hi = mid;
+    if (left ? edges[mid] >= x : edges[mid] > x) hi = mid;
     else lo = mid + 1;
   }
   if (lo === 0) return 0;
@@ -80,22 +75,8 @@ export function cdfRight(edges: ArrayLike<number>, p: ArrayLike<number>, x: numb
   return p[lo - 1] + ((p[lo] - p[lo - 1]) * (x - e0)) / (edges[lo] - e0);
 }
 
-/** F(x-) of the same CDF (the limit from the left). */
-export function cdfLeft(edges: ArrayLike<number>, p: ArrayLike<number>, x: number): number {
-  const n = edges.length;
-  // first index whose edge is >= x
-  let lo = 0;
-  let hi = n;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (edges[mid] >= x) hi = mid;
-    else lo = mid + 1;
-  }
-  if (lo === 0) return 0;
-  if (lo === n) return 1;
-  const e0 = edges[lo - 1];
-  return p[lo - 1] + ((p[lo] - p[lo - 1]) * (x - e0)) / (edges[lo] - e0);
-}
+export const cdfRight = (edges: ArrayLike<number>, p: ArrayLike<number>, x: number) => cdf(edges, p, x, false);
+export const cdfLeft = (edges: ArrayLike<number>, p: ArrayLike<number>, x: number) => cdf(edges, p, x, true);
 
 /** The KS statistic sup |F_n - F| of a sorted sample against a sketch's CDF. */
 export function ksStatisticSketch(sorted: ArrayLike<number>, n: number, edges: ArrayLike<number>, p: ArrayLike<number>): number {

@@ -3,6 +3,7 @@
  * the baseline comes from (a model, learning, a file, a message), and feeding feature vectors or
  * a single signal to the monitors. The node file is glue around this.
  */
+import { DriftError } from './errors';
 import type { DriftLevel, DriftReport } from '../messages';
 import type { ModelMetadata } from '../model/metadata';
 import { type Baseline, BaselineLearner, baselineFromJson, baselineFromModel } from './baseline';
@@ -124,16 +125,7 @@ export function parseDriftConfig(d: RawDriftConfig): DriftConfig {
 }
 
 /** An input the node cannot use: says what was expected. */
-export class DriftInputError extends Error {
-  constructor(
-    readonly code: string,
-    readonly params: Record<string, string | number>,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'DriftInputError';
-  }
-}
+export class DriftInputError extends DriftError {}
 
 interface FeaturesMeta {
   names?: unknown;

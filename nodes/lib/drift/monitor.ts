@@ -10,6 +10,7 @@
  *  - Hysteresis: the state ok / warn / drift moves up only after `confirm` evaluations in a row at
  *    the higher level, and down only after `clear` evaluations in a row below the state.
  */
+import { DriftError } from './errors';
 import type { DriftFeatureReport, DriftLevel, DriftReport } from '../messages';
 import { type Baseline, type FeatureBaseline, ksStatisticSketch } from './baseline';
 import { ksPValue, ksStatisticSorted } from './ks';
@@ -38,16 +39,7 @@ export function windowWarnings(c: WindowMonitorConfig): Array<{ code: string; pa
 }
 
 /** A configuration that cannot work: says what was expected. */
-export class MonitorError extends Error {
-  constructor(
-    readonly code: string,
-    readonly params: Record<string, string | number>,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'MonitorError';
-  }
-}
+export class MonitorError extends DriftError {}
 
 // ---------------------------------------------------------------------------
 // Hysteresis

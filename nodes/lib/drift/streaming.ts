@@ -13,6 +13,7 @@
  *
  * `update` allocates nothing (but for the small result object of KSWIN's two-sample test, ./ks).
  */
+import { DriftError } from './errors';
 import { mulberry32 } from '../random';
 import { ks2sampSorted } from './ks';
 
@@ -42,16 +43,7 @@ export interface StreamingDetector {
 }
 
 /** A parameter a detector cannot work with: says what was expected. */
-export class DetectorParamError extends Error {
-  constructor(
-    readonly code: 'param' | 'unknownParam' | 'kind',
-    readonly params: Record<string, string | number>,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'DetectorParamError';
-  }
-}
+export class DetectorParamError extends DriftError {}
 
 const LABEL: Record<DetectorKind, string> = { adwin: 'ADWIN', 'page-hinkley': 'Page-Hinkley', kswin: 'KSWIN', ddm: 'DDM' };
 
