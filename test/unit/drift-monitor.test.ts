@@ -257,8 +257,10 @@ describe('drift window monitor', () => {
   it('histograms give the reference and current share of each bin', () => {
     const m = new WindowMonitor({ windowSize: 30, evaluateEvery: 30 }, modelBaseline(2));
     feed(m, rows(3, 30, 2));
+    const data = rows(3, 30, 2);
     const h = m.histograms();
     expect(h.length).to.equal(2);
+    expect(h[1].current).to.deep.equal([Math.min(...data.map((r) => r[1])), Math.max(...data.map((r) => r[1]))]);
     expect(h[0].bins.length).to.equal(11);
     expect(h[0].actual.reduce((a, b) => a + b, 0)).to.be.closeTo(1, 1e-12);
     expect(h[0].expected.reduce((a, b) => a + b, 0)).to.be.closeTo(1, 1e-12);

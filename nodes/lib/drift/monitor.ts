@@ -529,12 +529,14 @@ export class WindowMonitor {
   }
 
   /** Per feature: the bins, the reference shares and the current window's shares (for the editor's chart). */
-  histograms(): Array<{ name: string; bins: number[]; expected: number[]; actual: number[] }> {
+  histograms(): Array<{ name: string; bins: number[]; expected: number[]; actual: number[]; current: [number, number] | null }> {
     return this.states.map((s) => ({
       name: s.ref.name,
       bins: Array.from(s.ref.bins),
       expected: Array.from(s.ref.expected),
       actual: Array.from(s.counts, (v) => (s.n > 0 ? v / s.n : 0)),
+      // the current window's range: the open-ended outer bins hide how far outside the reference it is
+      current: s.n > 0 ? [s.sorted[0], s.sorted[s.n - 1]] : null,
     }));
   }
 }
