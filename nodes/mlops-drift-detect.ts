@@ -38,7 +38,7 @@ export = function (RED: NodeAPI) {
   // Errors of lib/drift carry a code and its parameters: the text comes from the catalog.
   const errorText = (e: unknown): string => {
     const c = e as Partial<Coded> | undefined;
-    if (c && typeof c.code === "string" && c.params && typeof c.params === "object") return tOr(`errors.${c.code}`, c.params, String(c.message));
+    if (c && typeof c.code === 'string' && c.params && typeof c.params === 'object') return tOr(`errors.${c.code}`, c.params, String(c.message));
     return (e as Error)?.message ?? String(e);
   };
 
