@@ -233,6 +233,15 @@ export class OpcuaConnection extends EventEmitter {
       await this.dropClient(client);
       if (gen !== this.generation) return;
       const state = classifyError(err);
+      if (state === 'untrusted') {
+        // The next attempt reads the PKI folders afresh: the certificate manager learns of a
+        // certificate moved to trusted/ only through file watchers, which can miss a move made
+        // before they are ready (seen as a flaky test), and then it would never connect.
+        const cm = this.certificateManager;
+        this.certificateManager = undefined;
+        await cm?.dispose().catch(() => undefined);
+        if (gen !== this.generation) return;
+      }
       const detail = state === 'untrusted' && !this.options.trustOnFirstUse
         ? `server certificate not trusted: moved to ${this.pki.rejected}; move it to ${this.pki.trusted} to trust it`
         : err.message.split('\n')[0];
