@@ -302,6 +302,9 @@ describe('drift controller', () => {
     expect(() => parseDriftConfig({ baselineSource: 'file' })).to.throw(/baseline file/);
     expect(() => parseParams('delta')).to.throw(/name=value pairs/);
     expect(() => new DriftController(parseDriftConfig({ windowSize: 'abc' }))).to.throw(/expected window size an integer/);
+    // bounded memory
+    expect(() => new DriftController(parseDriftConfig({ windowSize: 200000 }))).to.throw(/expected window size an integer from 5 to 100000, got 200000/);
+    expect(() => parseDriftConfig({ baselineSource: 'learn', learnSize: 1e6 })).to.throw(/expected learn size an integer from 2 to 100000/);
     expect(() => new DriftController(parseDriftConfig({ mode: 'stream', detector: 'adwin', detectorParams: 'delta=3' }))).to.throw(/ADWIN delta/);
   });
 

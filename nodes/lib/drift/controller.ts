@@ -97,8 +97,9 @@ export function parseDriftConfig(d: RawDriftConfig): DriftConfig {
     features: String(d.features ?? '').split(',').map((s) => s.trim()).filter(Boolean),
   };
   const learnSize = num(d.learnSize, 200);
-  if (baselineSource === 'learn' && !(Number.isInteger(learnSize) && learnSize >= 2)) {
-    throw new MonitorError('setting', { name: 'learn size', expected: 'an integer of at least 2', got: String(d.learnSize) }, `expected learn size an integer of at least 2, got ${String(d.learnSize)}`);
+  // bounded memory: the learned sample and the window hold every value of every feature
+  if (baselineSource === 'learn' && !(Number.isInteger(learnSize) && learnSize >= 2 && learnSize <= 100000)) {
+    throw new MonitorError('setting', { name: 'learn size', expected: 'an integer from 2 to 100000', got: String(d.learnSize) }, `expected learn size an integer from 2 to 100000, got ${String(d.learnSize)}`);
   }
   if (baselineSource === 'file' && !String(d.baselineFile ?? '').trim()) {
     throw new MonitorError('setting', { name: 'baseline file', expected: 'a path to a JSON file', got: '""' }, 'expected baseline file a path to a JSON file, got ""');

@@ -149,7 +149,7 @@ export function checkWindowConfig(c: WindowMonitorConfig): WindowMonitorConfig {
   if (!DATA_METHODS.includes(c.method)) throw new MonitorError('setting', { name: 'method', expected: DATA_METHODS.join(' | '), got: String(c.method) }, `expected method ${DATA_METHODS.join(' | ')}, got ${String(c.method)}`);
   if (!['bonferroni', 'bh', 'none'].includes(c.correction)) throw new MonitorError('setting', { name: 'correction', expected: 'bonferroni | bh | none', got: String(c.correction) }, `expected correction bonferroni | bh | none, got ${String(c.correction)}`);
   const int = (min: number) => (v: number) => Number.isInteger(v) && v >= min;
-  checkNumber('window size', c.windowSize, (v) => int(5)(v) && v <= 1e6, 'an integer from 5 to 1000000');
+  checkNumber('window size', c.windowSize, (v) => int(5)(v) && v <= 100000, 'an integer from 5 to 100000');
   checkNumber('evaluate every', c.evaluateEvery, int(1), 'an integer of at least 1');
   checkNumber('alpha', c.alpha, (v) => v > 0 && v < 1, 'in (0, 1)');
   for (const [n, v] of [['PSI threshold', c.psiThreshold], ['Wasserstein threshold', c.wassersteinThreshold], ['Jensen-Shannon threshold', c.jsThreshold]] as const) {
