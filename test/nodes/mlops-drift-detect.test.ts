@@ -947,7 +947,7 @@ describe('mlops-drift-detect node', function () {
       [{ method: 'chi2' }, 'expected method ks | psi | wasserstein | js, got chi2'],
       [{ mode: 'batch' }, 'expected mode window | stream, got batch'],
       [{ baselineSource: 'file', baselineFile: ' ' }, 'expected baseline file a path to a JSON file, got ""'],
-      [{ baselineSource: 'learn', learnSize: 1 }, 'expected learn size an integer of at least 2, got 1'],
+      [{ baselineSource: 'learn', learnSize: 1 }, 'expected learn size an integer from 2 to 100000, got 1'],
       [{ mode: 'stream', detector: 'cusum' }, 'expected detector adwin | page-hinkley | kswin | ddm, got cusum'],
       [{ mode: 'stream', detectorParams: 'delta=2' }, 'expected ADWIN delta in (0, 1), got 2'],
       [{ mode: 'stream', detectorParams: 'delta' }, 'expected detector parameters as name=value pairs separated by commas (e.g. "delta=0.002, clock=32"), got "delta"'],
