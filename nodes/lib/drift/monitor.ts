@@ -236,11 +236,11 @@ export interface FeatureStats {
   js: number;
 }
 
-/** KS, PSI, normalised Wasserstein and JS of a sorted window against a reference. */
 /**
  * KS p-values of one feature against a sample baseline, by statistic: against a sample the
  * statistic takes few distinct values (multiples of 1 / lcm(n1, n2)), so a window that moves by
  * one vector mostly repeats an earlier one, and the exact p-value costs about 2 d n1 n2 steps.
+ * One cache per feature window: its reference size and method do not change.
  */
 export class PValueCache {
   private map = new Map<number, number>();
@@ -259,6 +259,7 @@ export class PValueCache {
   }
 }
 
+/** KS, PSI, normalised Wasserstein and JS of a sorted window against a reference. */
 export function featureStats(sorted: Float64Array, n: number, counts: ArrayLike<number>, ref: FeatureBaseline, exactKs = true, cache?: PValueCache): FeatureStats {
   const cur = n === sorted.length ? sorted : sorted.subarray(0, n);
   let ks: number;
