@@ -6,11 +6,9 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { baselineFromJson, baselineToJson } from './lib/drift/baseline';
-import { type DriftConfig, DriftController, type RawDriftConfig, parseDriftConfig } from './lib/drift/controller';
+import { type DriftConfig, DriftController, type RawDriftConfig, parseDriftConfig, readModelMetadata } from './lib/drift/controller';
 import { windowWarnings } from './lib/drift/monitor';
 import type { DriftReport, ModelInfo } from './lib/messages';
-import { fromMetadataProps, type ModelMetadata } from './lib/model/metadata';
-import { decodeModelInfo } from './lib/onnx/proto';
 
 interface DriftDef extends NodeDef, RawDriftConfig {
   everyWindow?: boolean;
@@ -42,14 +40,7 @@ export = function (RED: NodeAPI) {
     return (e as Error)?.message ?? String(e);
   };
 
-  /** The reference a model carries: from msg.model.metadata, else from the ONNX file itself. */
-  async function modelMetadata(info: Partial<ModelInfo>): Promise<Partial<ModelMetadata> | undefined> {
-    const md = info.metadata as Partial<ModelMetadata> | undefined;
-    if (md && typeof md === 'object' && md.reference) return md;
-    if (typeof info.path !== 'string' || !info.path) return md;
-    const bytes = await fsp.readFile(resolvePath(info.path));
-    return fromMetadataProps(decodeModelInfo(bytes).metadata) ?? md;
-  }
+  const modelMetadata = (info: Partial<ModelInfo>) => readModelMetadata(info, resolvePath);
 
   function MlopsDriftDetect(this: Node, def: DriftDef) {
     RED.nodes.createNode(this, def);

@@ -6,12 +6,12 @@
 import { expect } from 'chai';
 import { referenceFromData } from '../../nodes/lib/model/export';
 import {
-  BaselineLearner, baselineFromJson, baselineFromModel, baselineFromSamples, baselineToJson, cdfLeft, cdfRight, ksStatisticSketch,
+  BaselineLearner, baselineFromJson, baselineFromModel, baselineFromSamples, baselineToJson,
 } from '../../nodes/lib/drift/baseline';
 import { DriftController, featureRows, parseDriftConfig, parseParams, signalValues } from '../../nodes/lib/drift/controller';
 import { featureStats, Hysteresis, StreamMonitor, WINDOW_DEFAULTS, WindowMonitor, windowWarnings } from '../../nodes/lib/drift/monitor';
 import { ks2samp } from '../../nodes/lib/drift/ks';
-import { binIndex } from '../../nodes/lib/drift/stats';
+import { binIndex, ksStatisticSketch, sketchCdf as cdfRight, sketchCdfLeft as cdfLeft } from '../../nodes/lib/drift/stats';
 import { mulberry32 } from '../../nodes/lib/random';
 
 function gaussian(seed: number): () => number {

@@ -15,7 +15,7 @@
  */
 import { DriftError } from './errors';
 import type { ModelMetadata } from '../model/metadata';
-import { binIndex, quantileEdges } from './stats';
+import { binCounts, expectedBinProportions, quantileEdges } from './stats';
 
 export const BIN_PROBABILITIES = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1];
 
@@ -52,69 +52,8 @@ export interface Baseline {
 export class BaselineError extends DriftError {}
 
 // ---------------------------------------------------------------------------
-// The reference CDF of a quantile sketch, right-continuous and its left limit
-// ---------------------------------------------------------------------------
-
-/**
- * F(x) of the piecewise-linear CDF through (edges[i], probabilities[i]), 0 below edges[0] and 1
- * above the last; with `left`, F(x-), the limit from the left (they differ at repeated edges).
- */
-function cdf(edges: ArrayLike<number>, p: ArrayLike<number>, x: number, left: boolean): number {
-  const n = edges.length;
-  // first index whose edge is > x (>= x from the left)
-  let lo = 0;
-  let hi = n;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (left ? edges[mid] >= x : edges[mid] > x) hi = mid;
-    else lo = mid + 1;
-  }
-  if (lo === 0) return 0;
-  if (lo === n) return 1;
-  const e0 = edges[lo - 1];
-  return p[lo - 1] + ((p[lo] - p[lo - 1]) * (x - e0)) / (edges[lo] - e0);
-}
-
-export const cdfRight = (edges: ArrayLike<number>, p: ArrayLike<number>, x: number) => cdf(edges, p, x, false);
-export const cdfLeft = (edges: ArrayLike<number>, p: ArrayLike<number>, x: number) => cdf(edges, p, x, true);
-
-/** The KS statistic sup |F_n - F| of a sorted sample against a sketch's CDF. */
-export function ksStatisticSketch(sorted: ArrayLike<number>, n: number, edges: ArrayLike<number>, p: ArrayLike<number>): number {
-  let d = 0;
-  for (let i = 0; i < n; i++) {
-    const x = sorted[i];
-    const up = (i + 1) / n - cdfRight(edges, p, x);
-    const down = cdfLeft(edges, p, x) - i / n;
-    if (up > d) d = up;
-    if (down > d) d = down;
-  }
-  return d;
-}
-
-// ---------------------------------------------------------------------------
 // Building baselines
 // ---------------------------------------------------------------------------
-
-function expectedOfSample(bins: Float64Array, sorted: Float64Array): Float64Array {
-  const e = new Float64Array(bins.length - 1);
-  for (let i = 0; i < sorted.length; i++) e[binIndex(bins, sorted[i])]++;
-  for (let i = 0; i < e.length; i++) e[i] /= sorted.length;
-  return e;
-}
-
-/** The reference mass of each bin of a sketch, binned as current values at the same place would be. */
-function expectedOfSketch(edges: Float64Array, p: Float64Array): Float64Array {
-  const e = new Float64Array(edges.length - 1);
-  e[0] += p[0];
-  for (let i = 0; i + 1 < edges.length; i++) {
-    const mass = p[i + 1] - p[i];
-    if (mass <= 0) continue;
-    const at = edges[i] < edges[i + 1] ? (edges[i] + edges[i + 1]) / 2 : edges[i];
-    e[binIndex(edges, at)] += mass;
-  }
-  e[e.length - 1] += 1 - p[p.length - 1];
-  return e;
-}
 
 function fromSample(name: string, values: ArrayLike<number>): FeatureBaseline {
   const finite: number[] = [];
@@ -130,7 +69,8 @@ function fromSample(name: string, values: ArrayLike<number>): FeatureBaseline {
   for (const v of sample) ss += (v - mean) * (v - mean);
   const probabilities = Float64Array.from(BIN_PROBABILITIES);
   const edges = Float64Array.from(quantileEdges(sample, BIN_PROBABILITIES));
-  return { name, sample, edges, probabilities, mean, std: Math.sqrt(ss / sample.length), count: sample.length, bins: edges, expected: expectedOfSample(edges, sample) };
+  const expected = binCounts(edges, sample).map((c) => c / sample.length);
+  return { name, sample, edges, probabilities, mean, std: Math.sqrt(ss / sample.length), count: sample.length, bins: edges, expected };
 }
 
 function fromSketch(name: string, edgesIn: unknown, probsIn: unknown, mean: unknown, std: unknown, count: unknown): FeatureBaseline {
@@ -167,7 +107,7 @@ function fromSketch(name: string, edgesIn: unknown, probsIn: unknown, mean: unkn
   const at = BIN_PROBABILITIES.map((q) => probabilities.findIndex((x) => Math.abs(x - q) < 1e-9));
   const bins = at.every((i) => i >= 0) ? Float64Array.from(at, (i) => edges[i]) : edges;
   const binP = bins === edges ? probabilities : Float64Array.from(BIN_PROBABILITIES);
-  return { name, edges, probabilities, mean: m, std: s, count: n, bins, expected: expectedOfSketch(bins, binP) };
+  return { name, edges, probabilities, mean: m, std: s, count: n, bins, expected: expectedBinProportions(bins, binP) };
 }
 
 function make(source: BaselineSource, features: FeatureBaseline[], origin?: Baseline['origin']): Baseline {

@@ -4,8 +4,10 @@
  * a single signal to the monitors. The node file is glue around this.
  */
 import { DriftError } from './errors';
-import type { DriftLevel, DriftReport } from '../messages';
-import type { ModelMetadata } from '../model/metadata';
+import { promises as fsp } from 'fs';
+import type { DriftLevel, DriftReport, ModelInfo } from '../messages';
+import { fromMetadataProps, type ModelMetadata } from '../model/metadata';
+import { decodeModelInfo } from '../onnx/proto';
 import { type Baseline, BaselineLearner, baselineFromJson, baselineFromModel } from './baseline';
 import { type Correction, type DataMethod, DATA_METHODS, DETECTORS, MonitorError, StreamMonitor, WINDOW_DEFAULTS, WindowMonitor, type WindowMonitorConfig } from './monitor';
 import type { DetectorKind } from './streaming';
@@ -123,6 +125,18 @@ export function parseDriftConfig(d: RawDriftConfig): DriftConfig {
     signal: String(d.signal ?? '').trim(),
     clear: num(d.clear, W.clear),
   };
+}
+
+/**
+ * The metadata (with the reference) a model message's model carries: msg.model.metadata when it
+ * has a reference, else read from the ONNX file at msg.model.path (resolved by `resolvePath`).
+ */
+export async function readModelMetadata(info: Partial<ModelInfo>, resolvePath: (p: string) => string): Promise<Partial<ModelMetadata> | undefined> {
+  const md = info.metadata as Partial<ModelMetadata> | undefined;
+  if (md && typeof md === 'object' && md.reference) return md;
+  if (typeof info.path !== 'string' || !info.path) return md;
+  const bytes = await fsp.readFile(resolvePath(info.path));
+  return fromMetadataProps(decodeModelInfo(bytes).metadata) ?? md;
 }
 
 /** An input the node cannot use: says what was expected. */

@@ -12,9 +12,11 @@
  */
 import { DriftError } from './errors';
 import type { DriftFeatureReport, DriftLevel, DriftReport } from '../messages';
-import { type Baseline, type FeatureBaseline, ksStatisticSketch } from './baseline';
+import type { Baseline, FeatureBaseline } from './baseline';
 import { ksPValue, ksStatisticSorted } from './ks';
-import { benjaminiHochberg, binIndex, bonferroni, jensenShannon, normalisedWasserstein, psi, wasserstein1Sketch, wasserstein1Sorted } from './stats';
+import {
+  benjaminiHochberg, binIndexUnchecked as binIndex, bonferroni, jensenShannon, ksStatisticSketch, normalisedWasserstein, psi, wasserstein1Sketch, wasserstein1Sorted,
+} from './stats';
 import { createDetector, type DetectorKind, type StreamingDetector } from './streaming';
 
 export type DataMethod = 'ks' | 'psi' | 'wasserstein' | 'js';
@@ -162,7 +164,10 @@ export function checkWindowConfig(c: WindowMonitorConfig): WindowMonitorConfig {
   return c;
 }
 
-/** The current window of one feature: a ring of the last values, the same values sorted, and their bin counts. */
+/**
+ * The current window of one feature: a ring of the last values, the same values sorted, and their
+ * bin counts. Its bins were checked when the baseline was built, and NaN never reaches them.
+ */
 class FeatureState {
   readonly ring: Float64Array;
   readonly sorted: Float64Array;
@@ -294,7 +299,7 @@ export class WindowMonitor {
   private filled = 0;
   private sinceEval = 0;
   private mapKey = '';
-  private mapIdx: Int32Array = new Int32Array(0);
+  private map: { idx: Int32Array; absent: number[] } = { idx: new Int32Array(0), absent: [] };
   evaluations = 0;
   last: DriftReport | undefined;
 
@@ -359,8 +364,11 @@ export class WindowMonitor {
     this.hysteresis.reset(now);
   }
 
-  /** Column of each payload position in the watched features (-1: not watched), cached by names. */
-  private mapping(names: readonly string[] | undefined, k: number): Int32Array {
+  /**
+   * Watched feature of each payload position (-1: not watched), and the watched features the
+   * payload lacks (they get a missing value per row); cached by names.
+   */
+  private mapping(names: readonly string[] | undefined, k: number): { idx: Int32Array; absent: number[] } {
     const b = this.baseline!;
     if (!names) {
       if (k !== b.features.length) {
@@ -387,9 +395,9 @@ export class WindowMonitor {
           `expected features named as in the baseline (${[...this.watch.keys()].slice(0, 10).join(', ')}), got ${names.slice(0, 10).join(', ')}`);
       }
       this.mapKey = key;
-      this.mapIdx = idx;
+      this.map = { idx, absent: this.states.map((_, j) => j).filter((j) => !idx.includes(j)) };
     }
-    return this.mapIdx;
+    return this.map;
   }
 
   /**
@@ -398,21 +406,18 @@ export class WindowMonitor {
    */
   ingest(data: ArrayLike<number>, rows: number, k: number, names?: readonly string[], now = Date.now()): DriftReport | undefined {
     if (!this.baseline) throw new MonitorError('noBaseline', {}, 'no baseline yet: expected a model with a reference, a baseline file, msg.baseline or the learning phase first');
-    const idx = this.mapping(names, k);
+    const { idx, absent } = this.mapping(names, k);
     const size = this.config.windowSize;
-    const seen = new Uint8Array(this.states.length);
     for (let r = 0; r < rows; r++) {
-      seen.fill(0);
       const base = r * k;
       for (let i = 0; i < k; i++) {
         const j = idx[i];
         if (j < 0) continue;
         const v = +data[base + i];
         this.states[j].put(this.slot, Number.isFinite(v) ? v : NaN);
-        seen[j] = 1;
       }
       // a watched feature missing from this message counts as a missing value
-      for (let j = 0; j < seen.length; j++) if (!seen[j]) this.states[j].put(this.slot, NaN);
+      for (const j of absent) this.states[j].put(this.slot, NaN);
       this.slot = (this.slot + 1) % size;
       if (this.filled < size) this.filled++;
       this.sinceEval++;

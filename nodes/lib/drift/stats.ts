@@ -126,6 +126,18 @@ function cdfUnchecked(edges: ArrayLike<number>, probabilities: ArrayLike<number>
   return p0 + ((probabilities[s + 1] - p0) * (x - e0)) / (edges[s + 1] - e0);
 }
 
+/** F(x-), the limit from the left of cdfUnchecked: before the jump at a repeated edge. */
+function cdfLeftUnchecked(edges: ArrayLike<number>, probabilities: ArrayLike<number>, x: number): number {
+  const k = edges.length;
+  const s = lowerBound(edges, x); // the first edge >= x
+  if (s === 0) return 0;
+  if (s === k) return 1;
+  // edges[s - 1] < x <= edges[s]
+  const e0 = edges[s - 1];
+  const p0 = probabilities[s - 1];
+  return p0 + ((probabilities[s] - p0) * (x - e0)) / (edges[s] - e0);
+}
+
 /**
  * Reference CDF of a quantile sketch at x (piecewise linear between edges; jumps at repeated
  * edges, right-continuous). 0 below edges[0], 1 at and above the last edge.
@@ -134,6 +146,27 @@ export function sketchCdf(edges: ArrayLike<number>, probabilities: ArrayLike<num
   checkSketch('sketchCdf', edges, probabilities);
   if (Number.isNaN(x)) fail('sketchCdf', 'a number x', 'NaN');
   return cdfUnchecked(edges, probabilities, x);
+}
+
+/** The limit from the left of sketchCdf at x, F(x-): it differs from F(x) at a jump (a repeated edge, or an end whose probability is not 0 or 1). */
+export function sketchCdfLeft(edges: ArrayLike<number>, probabilities: ArrayLike<number>, x: number): number {
+  checkSketch('sketchCdfLeft', edges, probabilities);
+  if (Number.isNaN(x)) fail('sketchCdfLeft', 'a number x', 'NaN');
+  return cdfLeftUnchecked(edges, probabilities, x);
+}
+
+/** The one-sample KS statistic sup |F_n - F| of the first n values of a sorted sample against a sketch's CDF. */
+export function ksStatisticSketch(sorted: ArrayLike<number>, n: number, edges: ArrayLike<number>, probabilities: ArrayLike<number>): number {
+  checkSketch('ksStatisticSketch', edges, probabilities);
+  let d = 0;
+  for (let i = 0; i < n; i++) {
+    const x = sorted[i];
+    const up = (i + 1) / n - cdfUnchecked(edges, probabilities, x);
+    const down = cdfLeftUnchecked(edges, probabilities, x) - i / n;
+    if (up > d) d = up;
+    if (down > d) d = down;
+  }
+  return d;
 }
 
 /**
@@ -184,6 +217,9 @@ export function binIndex(edges: ArrayLike<number>, x: number): number {
   if (Number.isNaN(x)) fail('binIndex', 'a number x', 'NaN');
   return binUnchecked(edges, x);
 }
+
+/** binIndex without its checks, for hot paths whose edges were checked once (the drift monitor's windows) and whose x is not NaN. */
+export const binIndexUnchecked = binUnchecked;
 
 /**
  * Counts of `values` in the bins of binIndex (added to `out` if given, which must have
