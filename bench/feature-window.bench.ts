@@ -9,8 +9,8 @@
  */
 import * as ss from 'simple-statistics';
 import helper from 'node-red-node-test-helper';
-import { ChannelWindow, FEATURE_NAMES, FUSED_MIN_HOP, Strategy } from '../nodes/lib/running-window';
-import { FeatureWindow, parseConfig } from '../nodes/lib/feature-window';
+import { ChannelWindow, FEATURE_NAMES, FUSED_MIN_HOP, Strategy } from '../nodes/lib/window/running-window';
+import { FeatureWindow, parseConfig } from '../nodes/lib/window/feature-window';
 import type { FeaturesBatchMessage } from '../nodes/lib/messages';
 import fwNode = require('../nodes/mlops-feature-window');
 

@@ -1,11 +1,11 @@
 /**
- * feature window: Node-RED glue. The behaviour lives in lib/feature-window.ts.
+ * feature window: Node-RED glue. The behaviour lives in lib/window/feature-window.ts.
  */
 import type { NodeAPI, Node, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import {
   FeatureBatch, FeatureWindow, FeatureWindowConfig, FeatureWindowError, FeatureOutput, RateLimiter,
   RawFeatureWindowConfig, parseConfig,
-} from './lib/feature-window';
+} from './lib/window/feature-window';
 
 interface FeatureWindowNodeDef extends NodeDef, RawFeatureWindowConfig {
   batchOutput?: boolean;

@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import * as fs from 'fs';
 import * as path from 'path';
 import { DriftController, parseDriftConfig, type RawDriftConfig } from '../../nodes/lib/drift/controller';
-import { FeatureWindow, parseConfig } from '../../nodes/lib/feature-window';
+import { FeatureWindow, parseConfig } from '../../nodes/lib/window/feature-window';
 import { MachineModel } from '../../scripts/simulator/machine';
 import { demoFeatureConfig } from '../../scripts/train-demo-model';
 

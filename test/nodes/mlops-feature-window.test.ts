@@ -201,7 +201,7 @@ describe('mlops-feature-window node', () => {
 describe('mlops-feature-window i18n catalogs', () => {
   const root = path.resolve(__dirname, '../..');
   const src = fs.readFileSync(path.join(root, 'nodes/mlops-feature-window.ts'), 'utf8')
-    + fs.readFileSync(path.join(root, 'nodes/lib/feature-window.ts'), 'utf8');
+    + fs.readFileSync(path.join(root, 'nodes/lib/window/feature-window.ts'), 'utf8');
   const html = fs.readFileSync(path.join(root, 'nodes/mlops-feature-window.html'), 'utf8');
   const keys = new Set<string>();
   for (const m of src.matchAll(/\bt\('([a-zA-Z.]+)'/g)) keys.add(m[1]);

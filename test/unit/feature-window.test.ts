@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import { mulberry32 } from '../../scripts/simulator/machine';
 import * as ss from 'simple-statistics';
-import { fft, bandEnergies, nextPow2, BandSpec } from '../../nodes/lib/fft';
-import { ChannelWindow, ChannelWindowOptions, FEATURE_NAMES, FeatureName, FUSED_MIN_HOP } from '../../nodes/lib/running-window';
+import { fft, bandEnergies, nextPow2, BandSpec } from '../../nodes/lib/window/fft';
+import { ChannelWindow, ChannelWindowOptions, FEATURE_NAMES, FeatureName, FUSED_MIN_HOP } from '../../nodes/lib/window/running-window';
 import {
   FeatureBatch, FeatureOutput, FeatureWindow, FeatureWindowError, parseConfig, RateLimiter, RawFeatureWindowConfig, MAX_AUTO_CHANNELS,
-} from '../../nodes/lib/feature-window';
+} from '../../nodes/lib/window/feature-window';
 
 // ---------------------------------------------------------------- helpers
 
