@@ -1,0 +1,31 @@
+/**
+ * Coded errors: every error a node shows says what was expected, in the user's language. `code`
+ * is a catalog key under `<catalog>.errors.` (the node's own catalog unless `catalog` names
+ * another, e.g. `mlops-common`), `params` its values, and `message` the English text, used
+ * wherever no catalog answers (logs, tests, the lib used without Node-RED).
+ */
+export type Params = Record<string, string | number>;
+
+export class CodedError extends Error {
+  constructor(
+    readonly code: string,
+    readonly params: Params,
+    message: string,
+    readonly catalog?: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Duck-typed, so a coded error that crossed a worker boundary (a plain object) still counts. */
+export function isCoded(e: unknown): e is CodedError {
+  const c = e as Partial<CodedError> | null | undefined;
+  return !!c && typeof c.code === 'string' && !!c.params && typeof c.params === 'object' && typeof c.message === 'string';
+}
+
+/** The shared catalog (locales/<lang>/mlops-common.json, merged into every node's catalog by the build). */
+export const COMMON = 'mlops-common';
+
+/** A coded error whose text lives in the shared catalog. */
+export const commonError = (code: string, params: Params, message: string) => new CodedError(code, params, message, COMMON);

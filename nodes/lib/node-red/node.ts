@@ -1,0 +1,40 @@
+/**
+ * The few things every node does the same way: refuse input when its configuration is bad, and
+ * end an input, sync or async, in done() or done(err) with the error's text.
+ */
+import { COMMON } from './errors';
+import type { Texts } from './i18n';
+import type { StatusTarget } from './status';
+
+type Done = (err?: Error) => void;
+
+export interface NodeLike extends StatusTarget {
+  error(msg: unknown): void;
+  on(event: 'input', handler: (msg: unknown, send: unknown, done: Done) => void): unknown;
+}
+
+/**
+ * A node whose configuration cannot work: says why (log, red status), and every input message
+ * fails with the same reason, so a Catch node sees it. Returns the reason.
+ */
+export function refuseInput(node: NodeLike, tx: Texts, e: unknown): string {
+  const reason = tx.errorText(e);
+  const text = tx.tr(`${COMMON}.errors.config`, { reason });
+  node.error(text);
+  node.status({ fill: 'red', shape: 'ring', text: tx.tr(`${COMMON}.status.badConfig`) });
+  node.on('input', (_msg, _send, done) => done(new Error(text)));
+  return reason;
+}
+
+/** Runs `work`; a throw or a rejection ends the message with done(err), success with done(). */
+export function settle(tx: Texts, done: Done, work: () => void | Promise<unknown>): void {
+  let r: void | Promise<unknown>;
+  try {
+    r = work();
+  } catch (e) {
+    done(tx.toError(e));
+    return;
+  }
+  if (r && typeof (r as Promise<unknown>).then === 'function') (r as Promise<unknown>).then(() => done(), (e) => done(tx.toError(e)));
+  else done();
+}
