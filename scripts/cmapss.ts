@@ -27,7 +27,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { referenceFromData, toOnnx } from '../nodes/lib/model/export';
-import { ModelMetadata } from '../nodes/lib/model/metadata';
+import { ModelMetadata } from '../nodes/lib/model-metadata';
 import { trainMlp, TrainedModel } from '../nodes/lib/model/trainer';
 
 const root = path.resolve(__dirname, '..');

@@ -21,7 +21,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { FeatureWindow, parseConfig, RawFeatureWindowConfig } from '../nodes/lib/window/feature-window';
 import { referenceFromData, toOnnx } from '../nodes/lib/model/export';
-import { ModelMetadata } from '../nodes/lib/model/metadata';
+import { ModelMetadata } from '../nodes/lib/model-metadata';
 import { trainMlp, TrainedModel } from '../nodes/lib/model/trainer';
 import { MachineModel, MachineModelOptions, MachineSample } from './simulator/machine';
 

@@ -62,21 +62,49 @@ export interface FeaturesBatchMessage {
   topic?: string;
 }
 
-/** prediction: the output of `onnx infer`. */
+/** The model a prediction or a swap names. */
+export interface ModelRef {
+  name: string;
+  version: string;
+  /** "sha256:<hex>" of the model file. */
+  digest: string;
+}
+
+/** prediction: the output of `onnx infer` (the input's other properties are kept). */
 export interface PredictionMessage {
+  /** The friendliest form: a score, a label, a vector, or one of them per row for a batch. */
   payload: unknown;
-  inference: { model: { name: string; version: string; digest: string }; latencyMs: number };
+  /** Every output of the model as plain number arrays, by output name. */
+  outputs: Record<string, number[]>;
+  inference: {
+    model: ModelRef;
+    latencyMs: number;
+    /** Rows in the run this message was part of (micro-batching joins messages), and rows of this message. */
+    batchSize: number;
+    rows: number;
+    /** The shape of each output for this message. */
+    shapes: Record<string, number[]>;
+    /** On the first message a new model scored: the model before it (null when there was none). */
+    switchedFrom?: ModelRef | null;
+  };
+  topic?: string;
 }
 
 /** model: what `registry pull` and `retrain trigger` emit and `onnx infer` / `drift detect` accept. */
-export interface ModelInfo {
-  name: string;
-  version: string;
-  digest: string;
+export interface ModelInfo extends ModelRef {
   path: string;
   format: 'onnx';
   metadata: Record<string, unknown>;
   source: string;
+}
+
+/**
+ * A model message: `msg.model` is an object (not an array) describing a model. The fields are
+ * checked by the node that uses it (onnx infer needs a path, drift detect a reference or a path).
+ */
+export function isModelMessage(msg: unknown): msg is { model: Partial<ModelInfo> } {
+  const m = (msg as { model?: unknown } | null | undefined)?.model;
+  return m !== null && typeof m === 'object' && !Array.isArray(m) && !ArrayBuffer.isView(m);
 }
 
 export type DriftLevel = 'ok' | 'warn' | 'drift';

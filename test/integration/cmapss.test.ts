@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import * as ort from 'onnxruntime-node';
 import { decodeModelInfo } from '../../nodes/lib/onnx/proto';
-import { fromMetadataProps } from '../../nodes/lib/model/metadata';
+import { fromMetadataProps } from '../../nodes/lib/model-metadata';
 import { CmapssResult, DEFAULT_DATA_DIR, dataAvailable, runCmapss } from '../../scripts/cmapss';
 
 /**

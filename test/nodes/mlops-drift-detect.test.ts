@@ -14,7 +14,7 @@ import * as path from 'path';
 import { helper, sleep, tmpDir, waitFor } from '../support/red';
 import { mlpModel, writeModel } from '../support/onnx-models';
 import { referenceFromData } from '../../nodes/lib/model/export';
-import { fromMetadataProps, type ModelMetadata } from '../../nodes/lib/model/metadata';
+import { fromMetadataProps, type ModelMetadata } from '../../nodes/lib/model-metadata';
 import { decodeModelInfo } from '../../nodes/lib/onnx/proto';
 import { mulberry32 } from '../../nodes/lib/random';
 import driftNode = require('../../nodes/mlops-drift-detect');

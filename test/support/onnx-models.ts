@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { mulberry32 } from '../../nodes/lib/random';
 import { encodeModel, type OnnxNode, type OnnxTensor } from '../../nodes/lib/onnx/proto';
-import { toMetadataProps, type ModelMetadata } from '../../nodes/lib/model/metadata';
+import { toMetadataProps, type ModelMetadata } from '../../nodes/lib/model-metadata';
 
 
 export interface MlpOptions {

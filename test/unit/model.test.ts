@@ -6,7 +6,7 @@ import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import { quantile, standardDeviation, mean as ssMean } from 'simple-statistics';
 import { INPUT_NAME, REFERENCE_PROBABILITIES, referenceFromData, toOnnx } from '../../nodes/lib/model/export';
-import { fromMetadataProps, ModelMetadata } from '../../nodes/lib/model/metadata';
+import { fromMetadataProps, ModelMetadata } from '../../nodes/lib/model-metadata';
 import { mulberry32, trainAutoencoder, trainMlp, TrainedModel } from '../../nodes/lib/model/trainer';
 import { decodeModelInfo } from '../../nodes/lib/onnx/proto';
 import { DEFAULT_OUT as DEMO_MODEL, DEMO_MACHINE, simulateWindows } from '../../scripts/train-demo-model';

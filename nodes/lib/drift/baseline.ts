@@ -14,7 +14,7 @@
  * the maximum in the last). The expected share of a bin is the reference mass in it.
  */
 import { DriftError } from './errors';
-import type { ModelMetadata } from '../model/metadata';
+import type { ModelMetadata } from '../model-metadata';
 import { binCounts, expectedBinProportions, quantileEdges } from './stats';
 
 export const BIN_PROBABILITIES = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1];

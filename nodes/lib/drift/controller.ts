@@ -6,11 +6,11 @@
 import { DriftError } from './errors';
 import { promises as fsp } from 'fs';
 import type { DriftLevel, DriftReport, ModelInfo } from '../messages';
-import { fromMetadataProps, type ModelMetadata } from '../model/metadata';
+import { fromMetadataProps, type ModelMetadata } from '../model-metadata';
 import { decodeModelInfo } from '../onnx/proto';
 import { type Baseline, BaselineLearner, baselineFromJson, baselineFromModel } from './baseline';
-import { type Correction, type DataMethod, DATA_METHODS, DETECTORS, MonitorError, StreamMonitor, WINDOW_DEFAULTS, WindowMonitor, type WindowMonitorConfig } from './monitor';
-import type { DetectorKind } from './streaming';
+import { type Correction, type DataMethod, DATA_METHODS, MonitorError, StreamMonitor, WINDOW_DEFAULTS, WindowMonitor, type WindowMonitorConfig } from './monitor';
+import { DETECTOR_KINDS as DETECTORS, type DetectorKind } from './detectors';
 
 export type DriftMode = 'window' | 'stream';
 export type BaselineMode = 'model' | 'learn' | 'file';

@@ -12,7 +12,7 @@
  */
 import { quantileSorted } from 'simple-statistics';
 import { encodeModel, OnnxNode, OnnxTensor } from '../onnx/proto';
-import { FeatureReference, ModelMetadata, toMetadataProps } from './metadata';
+import { FeatureReference, ModelMetadata, toMetadataProps } from '../model-metadata';
 import type { Activation, Rows, TrainedModel } from './trainer';
 
 export const ONNX_OPSET = 17;

@@ -22,10 +22,11 @@
  *   stall the event loop.
  */
 import { EventEmitter } from 'events';
+import { CodedError } from '../node-red/errors';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import type * as Ort from 'onnxruntime-node';
-import { fromMetadataProps, type ModelMetadata } from '../model/metadata';
+import { fromMetadataProps, type ModelMetadata } from '../model-metadata';
 import { canBatch, concatFeeds, prepareInputs, splitOutputs, type Feeds, type PreparedInput, type TensorSpec } from './io';
 import type { OnnxModelInfo } from './proto';
 import { fromOrtOutputs, toOrtFeeds, type FromWorker, type ToWorker, type WorkerInit } from './worker';
@@ -95,12 +96,7 @@ export interface InferResult {
 }
 
 /** A host failure: `code` is an i18n key under `errors.`, `params` its values. */
-export class HostError extends Error {
-  constructor(readonly code: string, readonly params: Record<string, string | number>, message: string) {
-    super(message);
-    this.name = 'HostError';
-  }
-}
+export class HostError extends CodedError {}
 
 interface Backend {
   run(feeds: Feeds): Promise<Feeds>;

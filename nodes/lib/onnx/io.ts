@@ -9,6 +9,7 @@
  * Outputs: plain number arrays per output (msg.outputs) and a friendly form (msg.payload):
  * score, label or vector.
  */
+import { CodedError } from '../node-red/errors';
 
 /** Element types onnxruntime-node uses in its metadata ('float32', 'int64', ...). */
 export type TensorType = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'int8' | 'bool' | string;
@@ -41,12 +42,7 @@ export interface PreparedInput {
 }
 
 /** An input or output problem: `code` is an i18n key under `errors.`, `params` its values. */
-export class InferInputError extends Error {
-  constructor(readonly code: string, readonly params: Record<string, string | number>, message: string) {
-    super(message);
-    this.name = 'InferInputError';
-  }
-}
+export class InferInputError extends CodedError {}
 
 const SUPPORTED: Record<string, true> = { float32: true, float64: true, int32: true, int64: true, uint8: true, int8: true, bool: true };
 

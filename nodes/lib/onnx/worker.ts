@@ -9,12 +9,11 @@
  * posts `ready` or `error` once, then
  * answers every `run` with `result` or `failed`.
  */
-import { createHash } from 'crypto';
-import { readFileSync } from 'fs';
 import { parentPort, workerData } from 'worker_threads';
 import type * as Ort from 'onnxruntime-node';
 import type { Feeds, TensorSpec, TypedData, WireTensor } from './io';
-import { decodeModelInfo, type OnnxModelInfo } from './proto';
+import { readModelFileSync, type ModelFile } from './model-file';
+import type { OnnxModelInfo } from './proto';
 
 export interface WorkerInit {
   /** The .onnx file: read, hashed and checked here, off the event loop. */
@@ -110,8 +109,7 @@ async function main(): Promise<void> {
     process.exit(0);
   };
   let ort: typeof Ort;
-  let bytes: Buffer;
-  let info: OnnxModelInfo;
+  let file: ModelFile;
   const fail = (code: 'read' | 'corrupt' | 'session', e: unknown) => {
     failed = true;
     port.postMessage({ op: 'error', code, message: (e as Error)?.message ?? String(e) } satisfies FromWorker);
@@ -119,18 +117,12 @@ async function main(): Promise<void> {
   };
   let t1 = performance.now();
   try {
-    bytes = readFileSync(init.path);
+    file = readModelFileSync(init.path);
   } catch (e) {
-    fail('read', e);
+    fail((e as { code?: string }).code === 'modelCorrupt' ? 'corrupt' : 'read', { message: (e as { params: { reason: string } }).params.reason });
     return;
   }
-  const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
-  try {
-    info = decodeModelInfo(bytes);
-  } catch (e) {
-    fail('corrupt', e);
-    return;
-  }
+  const { bytes, digest, info } = file;
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     ort = require('onnxruntime-node') as typeof Ort;

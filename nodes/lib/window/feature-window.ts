@@ -2,6 +2,8 @@
  * The feature window: turns samples messages into feature vectors (see messages.ts).
  * Pure TypeScript; the Node-RED glue is nodes/mlops-feature-window.ts.
  */
+import { CodedError, type Params } from '../node-red/errors';
+import { english } from '../node-red/i18n';
 import { BandSpec, bandCount } from './fft';
 import {
   ChannelWindow, FEATURE_NAMES, FeatureName, Strategy, minSamplesFor,
@@ -44,11 +46,10 @@ export interface FeatureWindowConfig {
   maxChannels: number;
 }
 
-/** A configuration or input problem; `code` is the i18n key under `errors.` */
-export class FeatureWindowError extends Error {
-  constructor(readonly code: string, readonly params: Record<string, string | number> = {}) {
-    super(`${code} ${JSON.stringify(params)}`);
-    this.name = 'FeatureWindowError';
+/** A configuration or input problem; `code` is the i18n key under `errors.`, the English text from the catalog. */
+export class FeatureWindowError extends CodedError {
+  constructor(code: string, params: Params = {}) {
+    super(code, params, english(`mlops-feature-window.errors.${code}`, params) ?? `${code} ${JSON.stringify(params)}`);
   }
 }
 

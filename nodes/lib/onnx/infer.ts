@@ -1,0 +1,121 @@
+/**
+ * What `onnx infer` does around the session host, without Node-RED: its configuration, the
+ * prediction message built from a result, the status, and the editor's view of a model file.
+ */
+import { choiceField, numberField, optionalNumberField } from '../node-red/config';
+import type { StatusShape } from '../node-red/status';
+import type { ModelRef, PredictionMessage } from '../messages';
+import type { GraphOptimizationLevel, HostOptions, InferResult, LoadedModel, SessionHost } from './host';
+import { friendly, outputShapes, plainOutputs, type OutputForm } from './io';
+import { readModelFile } from './model-file';
+
+export interface RawInferConfig {
+  modelPath?: string;
+  output?: string;
+  threshold?: string | number;
+  batchSize?: string | number;
+  batchWaitMs?: string | number;
+  threads?: string | number;
+  optimization?: string;
+  direct?: boolean;
+}
+
+export interface InferConfig {
+  modelPath: string;
+  form: OutputForm;
+  /** undefined: the model's own threshold, else 0.5. */
+  threshold?: number;
+  host: HostOptions;
+}
+
+const FORMS: OutputForm[] = ['score', 'label', 'vector'];
+const LEVELS: GraphOptimizationLevel[] = ['disabled', 'basic', 'extended', 'all'];
+
+/** Throws a coded error naming the first field that holds a bad value. */
+export function parseInferConfig(d: RawInferConfig): InferConfig {
+  return {
+    modelPath: String(d.modelPath ?? '').trim(),
+    form: choiceField(d, 'output', FORMS, 'score'),
+    threshold: optionalNumberField(d, 'threshold', {}),
+    host: {
+      intraOpNumThreads: numberField(d, 'threads', { default: 1, min: 1, max: 64, integer: true }),
+      graphOptimizationLevel: choiceField(d, 'optimization', LEVELS, 'all'),
+      batchSize: numberField(d, 'batchSize', { default: 1, min: 1, max: 65536, integer: true }),
+      batchWaitMs: numberField(d, 'batchWaitMs', { default: 0, min: 0, max: 60000 }),
+      direct: d.direct === false ? 'never' : 'auto',
+    },
+  };
+}
+
+export const modelRef = (m: LoadedModel): ModelRef => ({ name: m.name, version: m.version, digest: m.digest });
+export const modelLabel = (m: { name: string; version?: string }) => `${m.name} ${m.version ?? ''}`.trim();
+
+/** The prediction properties of a scored message. */
+export function prediction(r: InferResult, config: InferConfig): Omit<PredictionMessage, 'topic'> {
+  const model = r.model;
+  const md = model.metadata;
+  const inference: PredictionMessage['inference'] = {
+    model: modelRef(model),
+    latencyMs: r.latencyMs,
+    batchSize: r.runRows,
+    rows: r.rows,
+    shapes: outputShapes(r.outputs),
+  };
+  if (r.switchedFrom !== undefined) inference.switchedFrom = r.switchedFrom ? modelRef(r.switchedFrom) : null;
+  return {
+    payload: friendly(r.outputs, model.outputs.map((o) => o.name), config.form, { classes: md.classes, threshold: config.threshold ?? md.output?.threshold }, r.batched),
+    outputs: plainOutputs(r.outputs),
+    inference,
+  } satisfies Omit<PredictionMessage, 'topic'>;
+}
+
+/** The node's status: the model and its rate (rows/s) or latency; `t` gives the texts. */
+export class InferStatus {
+  private lastAt = 0;
+  private rowsAt = 0;
+
+  constructor(private readonly host: SessionHost, private readonly t: (key: string, vars?: Record<string, string | number>) => string) {}
+
+  render(now = Date.now()): StatusShape {
+    const { host, t } = this;
+    const m = host.model;
+    const dt = (now - this.lastAt) / 1000;
+    const rows = host.stats.rows - this.rowsAt;
+    this.lastAt = now;
+    this.rowsAt = host.stats.rows;
+    if (!m) return host.isLoading ? { fill: 'yellow', shape: 'ring', text: t('status.loading') } : { fill: 'red', shape: 'ring', text: t('status.noModel') };
+    const model = modelLabel(m);
+    const text =
+      rows > 0 && dt > 0 && dt < 10 && rows / dt >= 2
+        ? t('status.rate', { model, rate: Math.round(rows / dt) })
+        : host.stats.messages > 0
+          ? t('status.latency', { model, ms: host.stats.lastLatencyMs.toFixed(2) })
+          : t('status.ready', { model, mode: t(`mode.${m.mode}`) });
+    return { fill: host.isLoading ? 'yellow' : 'green', shape: 'dot', text };
+  }
+}
+
+/** What the edit dialog shows of a model file: inputs, outputs and metadata, read without a session. */
+export async function inspectModel(file: string) {
+  const m = await readModelFile(file);
+  const md = m.metadata ?? {};
+  const features = Array.isArray(md.features) ? md.features : undefined;
+  return {
+    path: file,
+    size: m.size,
+    digest: m.digest,
+    producer: `${m.info.producerName} ${m.info.producerVersion}`.trim(),
+    opset: m.info.opset,
+    inputs: m.info.inputs.map((i) => ({ name: i.name, type: i.elemType, shape: i.shape })),
+    outputs: m.info.outputs.map((o) => ({ name: o.name, type: o.elemType, shape: o.shape })),
+    metadata: {
+      name: md.name,
+      version: md.version,
+      kind: md.kind,
+      features: features?.length,
+      featureNames: features?.slice(0, 50),
+      classes: md.classes,
+      output: md.output,
+    },
+  };
+}
