@@ -3,7 +3,7 @@
  *   npx tsx bench/drift.bench.ts        (npm run bench:drift)
  * In one run (about a minute on 2 cores), each figure beside a naive recomputation
  * baseline (bench/support/drift-naive.ts) measured in the same run, as a ratio:
- *   1. streaming detectors (nodes/lib/drift/streaming.ts, River's defaults): updates/s of ADWIN,
+ *   1. streaming detectors (nodes/lib/drift/detectors/, River's defaults): updates/s of ADWIN,
  *      Page-Hinkley and KSWIN on a Gaussian stream with 4 mean shifts, DDM on a 0/1 error stream
  *      whose error rate changes 4 times; 1,000,000 updates for the headline figure. The naive
  *      baselines recompute from scratch at every update (ADWIN: at every clock tick) and are
@@ -22,7 +22,7 @@
  * that takes over 1.3 s gets one run). No assertions on timing; the machine is shared, expect
  * +-30 % between runs.
  */
-import { ADWIN, DDM, KSWIN, PageHinkley, type StreamingDetector } from '../nodes/lib/drift/streaming';
+import { ADWIN, DDM, KSWIN, PageHinkley, type StreamingDetector } from '../nodes/lib/drift/detectors';
 import { WindowMonitor, type WindowMonitorConfig } from '../nodes/lib/drift/monitor';
 import { baselineFromModel, baselineFromSamples, type Baseline } from '../nodes/lib/drift/baseline';
 import { ksPValue, type KsMethod } from '../nodes/lib/drift/ks';

@@ -1054,7 +1054,7 @@ describe('mlops-drift-detect node', function () {
 });
 
 describe('mlops-drift-detect i18n catalogs and help', () => {
-  const src = ['nodes/mlops-drift-detect.ts', 'nodes/lib/drift/controller.ts', 'nodes/lib/drift/monitor.ts', 'nodes/lib/drift/baseline.ts', 'nodes/lib/drift/streaming.ts']
+  const src = ['nodes/mlops-drift-detect.ts', 'nodes/lib/drift/controller.ts', 'nodes/lib/drift/monitor.ts', 'nodes/lib/drift/baseline.ts', ...fs.readdirSync(path.join(ROOT, 'nodes/lib/drift/detectors')).map((f) => `nodes/lib/drift/detectors/${f}`)]
     .map((f) => fs.readFileSync(path.join(ROOT, f), 'utf8'))
     .join('\n');
   const html = fs.readFileSync(path.join(ROOT, `nodes/${NS}.html`), 'utf8');

@@ -4,7 +4,7 @@ import * as path from 'path';
 import {
   ADWIN, DDM, DETECTOR_KINDS, DetectorParamError, KSWIN, PageHinkley, createDetector,
   type DetectorKind, type StreamingDetector,
-} from '../../nodes/lib/drift/streaming';
+} from '../../nodes/lib/drift/detectors';
 import { mulberry32 } from '../../nodes/lib/random';
 
 // ---------------------------------------------------------------- fixture and helpers

@@ -15,14 +15,13 @@ import type { DriftFeatureReport, DriftLevel, DriftReport } from '../messages';
 import type { Baseline, FeatureBaseline } from './baseline';
 import { ksPValue, ksStatisticSorted } from './ks';
 import {
-  benjaminiHochberg, binIndexUnchecked as binIndex, bonferroni, jensenShannon, ksStatisticSketch, normalisedWasserstein, psi, wasserstein1Sketch, wasserstein1Sorted,
+  benjaminiHochberg, binIndexUnchecked, bonferroni, jensenShannon, ksStatisticSketch, normalisedWasserstein, psi, wasserstein1Sketch, wasserstein1Sorted,
 } from './stats';
-import { createDetector, type DetectorKind, type StreamingDetector } from './streaming';
+import { createDetector, DETECTOR_KINDS, type DetectorKind, type StreamingDetector } from './detectors';
 
 export type DataMethod = 'ks' | 'psi' | 'wasserstein' | 'js';
 export type Correction = 'bonferroni' | 'bh' | 'none';
 export const DATA_METHODS: DataMethod[] = ['ks', 'psi', 'wasserstein', 'js'];
-export const DETECTORS: DetectorKind[] = ['adwin', 'page-hinkley', 'kswin', 'ddm'];
 const RANK: Record<DriftLevel, number> = { ok: 0, warn: 1, drift: 2 };
 const LEVELS: DriftLevel[] = ['ok', 'warn', 'drift'];
 
@@ -199,7 +198,7 @@ class FeatureState {
       const i = this.lowerBound(old);
       this.sorted.copyWithin(i, i + 1, this.n);
       this.n--;
-      this.counts[binIndex(this.ref.bins, old)]--;
+      this.counts[binIndexUnchecked(this.ref.bins, old)]--;
     }
     this.ring[slot] = v;
     if (v === v) {
@@ -207,7 +206,7 @@ class FeatureState {
       this.sorted.copyWithin(i + 1, i, this.n);
       this.sorted[i] = v;
       this.n++;
-      this.counts[binIndex(this.ref.bins, v)]++;
+      this.counts[binIndexUnchecked(this.ref.bins, v)]++;
     }
   }
   /** Rebins against a new reference (a new baseline), keeping the values. */
@@ -216,7 +215,7 @@ class FeatureState {
     s.ring.set(this.ring);
     s.sorted.set(this.sorted);
     s.n = this.n;
-    for (let i = 0; i < this.n; i++) s.counts[binIndex(ref.bins, this.sorted[i])]++;
+    for (let i = 0; i < this.n; i++) s.counts[binIndexUnchecked(ref.bins, this.sorted[i])]++;
     return s;
   }
   meanStd(): [number, number] {
@@ -570,8 +569,8 @@ export class StreamMonitor {
     readonly config: StreamMonitorConfig,
     now = Date.now(),
   ) {
-    if (!DETECTORS.includes(config.detector)) {
-      throw new MonitorError('setting', { name: 'detector', expected: DETECTORS.join(' | '), got: String(config.detector) }, `expected detector ${DETECTORS.join(' | ')}, got ${String(config.detector)}`);
+    if (!DETECTOR_KINDS.includes(config.detector)) {
+      throw new MonitorError('setting', { name: 'detector', expected: DETECTOR_KINDS.join(' | '), got: String(config.detector) }, `expected detector ${DETECTOR_KINDS.join(' | ')}, got ${String(config.detector)}`);
     }
     checkNumber('clear', config.clear, (v) => Number.isInteger(v) && v >= 1, 'an integer of at least 1');
     this.detector = createDetector(config.detector, config.params);

@@ -192,7 +192,8 @@ export function sketchQuantile(edges: ArrayLike<number>, probabilities: ArrayLik
 // ---------------------------------------------------------------------------------------------
 // bins
 
-function binUnchecked(edges: ArrayLike<number>, x: number): number {
+/** binIndex without its checks, for hot paths whose edges were checked once (the drift monitor's windows) and whose x is not NaN. */
+export function binIndexUnchecked(edges: ArrayLike<number>, x: number): number {
   // the number of inner boundaries edges[1..last-1] that are <= x
   const last = edges.length - 1;
   const u = upperBound(edges, x, last); // among edges[0..last-1]
@@ -215,11 +216,8 @@ function binUnchecked(edges: ArrayLike<number>, x: number): number {
 export function binIndex(edges: ArrayLike<number>, x: number): number {
   checkEdges('binIndex', edges);
   if (Number.isNaN(x)) fail('binIndex', 'a number x', 'NaN');
-  return binUnchecked(edges, x);
+  return binIndexUnchecked(edges, x);
 }
-
-/** binIndex without its checks, for hot paths whose edges were checked once (the drift monitor's windows) and whose x is not NaN. */
-export const binIndexUnchecked = binUnchecked;
 
 /**
  * Counts of `values` in the bins of binIndex (added to `out` if given, which must have
@@ -234,7 +232,7 @@ export function binCounts(edges: ArrayLike<number>, values: ArrayLike<number>, o
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (Number.isNaN(v)) fail('binCounts', 'numbers', `values[${i}] = NaN`);
-    counts[binUnchecked(edges, v)]++;
+    counts[binIndexUnchecked(edges, v)]++;
   }
   return counts;
 }
