@@ -6,9 +6,10 @@
 import { DriftError } from './errors';
 import { promises as fsp } from 'fs';
 import type { DriftLevel, DriftReport, ModelInfo } from '../messages';
-import { fromMetadataProps, type ModelMetadata } from '../model-metadata';
-import { decodeModelInfo } from '../onnx/proto';
-import { type Baseline, BaselineLearner, baselineFromJson, baselineFromModel } from './baseline';
+import type { ModelMetadata } from '../model-metadata';
+import { causedBy, isCoded } from '../node-red/errors';
+import { readModelFile } from '../onnx/model-file';
+import { type Baseline, BaselineLearner, baselineFromJson, baselineFromModel, baselineToJson } from './baseline';
 import { type Correction, type DataMethod, DATA_METHODS, MonitorError, StreamMonitor, WINDOW_DEFAULTS, WindowMonitor, type WindowMonitorConfig } from './monitor';
 import { DETECTOR_KINDS as DETECTORS, type DetectorKind } from './detectors';
 
@@ -135,9 +136,73 @@ export async function readModelMetadata(info: Partial<ModelInfo>, resolvePath: (
   const md = info.metadata as Partial<ModelMetadata> | undefined;
   if (md && typeof md === 'object' && md.reference) return md;
   if (typeof info.path !== 'string' || !info.path) return md;
-  const bytes = await fsp.readFile(resolvePath(info.path));
-  return fromMetadataProps(decodeModelInfo(bytes).metadata) ?? md;
+  try {
+    return (await readModelFile(resolvePath(info.path))).metadata ?? md;
+  } catch (e) {
+    const reason = isCoded(e) ? String(e.params.reason) : (e as Error).message;
+    throw new DriftError('modelRead', { path: info.path, reason }, `cannot read the reference of the model ${info.path}: ${reason}`);
+  }
 }
+
+const noReference = (model: string) =>
+  new DriftError('noReference', { model }, `the model ${model} carries no reference distribution (metadata "reference"): expected a model written by this package, a baseline file, or learning`);
+
+/** Where a new baseline came from and how many features it has, for the log. */
+export interface BaselineLoaded {
+  source: string;
+  features: number;
+}
+
+/**
+ * The baseline the configuration names, loaded at deploy: the reference of a model file, or a
+ * JSON file. Undefined when there is none to load (learning, or waiting for a model message).
+ */
+export async function loadConfiguredBaseline(c: DriftController, resolvePath: (p: string) => string): Promise<BaselineLoaded | undefined> {
+  const { baselineSource, modelPath, baselineFile } = c.config;
+  if (baselineSource === 'model' && modelPath) {
+    const md = await readModelMetadata({ path: modelPath }, resolvePath);
+    if (c.onModel(md, { path: modelPath }).result === 'noReference') throw noReference(modelPath);
+    return { source: `${md?.name ?? modelPath} ${md?.version ?? ''}`.trim(), features: c.baseline!.features.length };
+  }
+  if (baselineSource === 'file') {
+    let b: Baseline;
+    try {
+      b = baselineFromJson(JSON.parse(await fsp.readFile(resolvePath(baselineFile), 'utf8')), 'file', { path: baselineFile });
+    } catch (e) {
+      const reason = (e as Error).message;
+      throw causedBy(new DriftError('baselineFile', { path: baselineFile, reason }, `cannot use the baseline file ${baselineFile}: ${reason}`), e);
+    }
+    c.setBaseline(b);
+    return { source: baselineFile, features: b.features.length };
+  }
+  return undefined;
+}
+
+/**
+ * A model message: its reference (from the message, else its file) becomes the baseline, or the
+ * baseline is learned again, or the detector starts again. `loaded` says what to log.
+ */
+export async function applyModelMessage(
+  c: DriftController,
+  info: Partial<ModelInfo>,
+  resolvePath: (p: string) => string,
+  now = Date.now(),
+): Promise<{ change?: DriftReport; loaded?: BaselineLoaded }> {
+  const md = await readModelMetadata(info, resolvePath);
+  const origin = { name: info.name ?? md?.name, version: info.version ?? md?.version, digest: info.digest, path: info.path };
+  const r = c.onModel(md, origin, now);
+  if (r.result === 'noReference') throw noReference(`${origin.name ?? info.path ?? '?'}`);
+  const loaded = r.result === 'replaced' ? { source: `${origin.name ?? ''} ${origin.version ?? ''}`.trim(), features: c.baseline!.features.length } : undefined;
+  return { change: r.change, loaded };
+}
+
+/** What a message other than a model message led to. */
+export type InputOutcome =
+  /** msg.baseline = "get": the baseline as JSON (null: none yet). */
+  | { kind: 'get'; baseline: unknown }
+  /** A new baseline (msg.baseline) or msg.reset: the last report no longer applies; the return to ok, if it was not ok. */
+  | { kind: 'baseline'; change?: DriftReport }
+  | { kind: 'data'; outcome: DriftOutcome };
 
 /** An input the node cannot use: says what was expected. */
 export class DriftInputError extends DriftError {}
@@ -307,6 +372,14 @@ export class DriftController {
       return undefined;
     }
     return this.setBaseline(baselineFromJson(v, 'message'), now);
+  }
+
+  /** A message that is not a model message: msg.baseline, msg.reset, or data. Throws what the message got wrong. */
+  input(msg: { payload?: unknown; baseline?: unknown; reset?: unknown; features?: FeaturesMeta }, now = Date.now()): InputOutcome {
+    if (msg.baseline === 'get') return { kind: 'get', baseline: this.baseline ? baselineToJson(this.baseline) : null };
+    if (msg.baseline !== undefined) return { kind: 'baseline', change: this.onBaselineMessage(msg.baseline, now) };
+    if (msg.reset === true) return { kind: 'baseline', change: this.reset(now) };
+    return { kind: 'data', outcome: this.ingest(msg.payload, msg.features, now) };
   }
 
   /** A data message: feature vectors (window mode) or signal values (stream mode). */

@@ -18,6 +18,15 @@ export class CodedError extends Error {
   }
 }
 
+/**
+ * `err` with `cause` as its cause: where `err` has a `reason` parameter, the i18n helper fills it
+ * with the cause's translated text (so a wrapped coded error stays in the user's language).
+ */
+export function causedBy<E extends Error>(err: E, cause: unknown): E {
+  (err as Error & { cause?: unknown }).cause = cause;
+  return err;
+}
+
 /** Duck-typed, so a coded error that crossed a worker boundary (a plain object) still counts. */
 export function isCoded(e: unknown): e is CodedError {
   const c = e as Partial<CodedError> | null | undefined;

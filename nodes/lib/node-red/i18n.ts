@@ -61,7 +61,11 @@ export function texts(RED: Catalog, ns: string): Texts {
     return text && text !== fullKey && !text.endsWith(`:${fullKey}`) ? text : english(fullKey, vars) ?? fallback ?? fullKey;
   };
   const errorText = (e: unknown): string => {
-    if (isCoded(e)) return tr(`${e.catalog ?? ns}.errors.${e.code}`, e.params, e.message);
+    if (isCoded(e)) {
+      const cause = (e as { cause?: unknown }).cause;
+      const params = isCoded(cause) && 'reason' in e.params ? { ...e.params, reason: errorText(cause) } : e.params;
+      return tr(`${e.catalog ?? ns}.errors.${e.code}`, params, e.message);
+    }
     return (e as Error | undefined)?.message ?? String(e);
   };
   return {

@@ -38,7 +38,7 @@ export function decodeModelFile(bytes: Buffer, path: string): ModelFile {
 }
 
 const readError = (path: string, e: unknown) => {
-  const reason = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+  const reason = (e as Error).message;
   return commonError('modelRead', { path, reason }, `cannot read the model file ${path}: ${reason}`);
 };
 
