@@ -143,9 +143,9 @@ describe('mlops-feature-window node', () => {
     fw.receive({ payload: 'hello', topic: 'x' });
     fw.receive({ payload: { a: [1, 2] }, timestamps: { a: [1] } });
     await waitFor('two caught errors', () => (errs.length >= 2 ? true : undefined));
-    expect(errs[0].error.message).to.equal('Error: mlops-feature-window.errors.badPayload');
+    expect(errs[0].error.message).to.equal('Error: expected msg.payload to be a number or an array of numbers (with msg.topic as the channel), or an object { channel: number | number[] }, but got string');
     expect(errs[0].error.source.id).to.equal('fw');
-    expect(errs[1].error.message).to.equal('Error: mlops-feature-window.errors.timestampsLength');
+    expect(errs[1].error.message).to.equal('Error: msg.timestamps.a has 1 entries but the payload has 2 samples: expected one timestamp per sample, a single number, or none');
     expect(calls.length).to.equal(2);
     for (const v of [1, 2, 3, 4]) fw.receive({ payload: v, topic: 'x' });
     await waitFor('an output', () => (got.length >= 1 ? true : undefined));
@@ -156,11 +156,12 @@ describe('mlops-feature-window node', () => {
   it('bad configuration: red status, error at start, every message fails with the reason', async () => {
     const { fw, errs } = await load({ size: 0, hop: 1 });
     const st = fw.status.args.map((a) => a[0] as { fill?: string; text?: string });
-    expect(st.some((s) => s.fill === 'red' && s.text === 'mlops-feature-window.status.badConfig')).to.equal(true);
-    expect(fw.error.args.some((a) => a[0] === 'mlops-feature-window.errors.config')).to.equal(true);
+    expect(st).to.deep.include({ fill: 'red', shape: 'ring', text: 'invalid configuration' });
+    const reason = 'invalid configuration: size must be an integer from 1 to 4194304 (got 0)';
+    expect(fw.error.args.map((a) => a[0])).to.deep.equal([reason]);
     fw.receive({ payload: 1, topic: 'x' });
     await waitFor('a caught error', () => (errs.length >= 1 ? true : undefined));
-    expect(errs[0].error.message).to.equal('Error: mlops-feature-window.errors.config');
+    expect(errs[0].error.message).to.equal(`Error: ${reason}`);
   });
 
   it('bad samples: rate-limited warnings, never an error', async () => {
@@ -170,7 +171,7 @@ describe('mlops-feature-window node', () => {
     for (const v of [NaN, 'x', null, Infinity, 1, 2]) fw.receive({ payload: { a: v } });
     await waitFor('an output', () => (got.length >= 1 ? true : undefined));
     expect(got[0].payload).to.deep.equal([1.5]);
-    expect(warns).to.deep.equal(['mlops-feature-window.warn.badValue']); // 4 bad samples, 1 warning
+    expect(warns).to.deep.equal(['channel "a": missing, non-numeric, NaN/Infinity or bad-quality sample (1 since the last warning); policy: skip the sample']); // 4 bad samples, 1 warning
     expect(errs.length).to.equal(0);
   });
 
@@ -179,7 +180,7 @@ describe('mlops-feature-window node', () => {
     for (let i = 0; i < 5; i++) fw.receive({ payload: { a: i, b: -i } });
     await waitFor('outputs', () => (got.length >= 4 ? true : undefined));
     const st = await waitFor('a running status', () => fw.status.args.map((a) => a[0] as { fill?: string; text?: string })
-      .find((s) => s.text === 'mlops-feature-window.status.running'));
+      .find((s) => /^2 ch, [1-4] windows$/.test(s.text ?? '')));
     expect(st.fill).to.equal('green');
     // throttled: far fewer status calls than messages
     expect(fw.status.args.length).to.be.at.most(4);
