@@ -1,7 +1,8 @@
 /**
  * onnx infer inside Node-RED (node-red-node-test-helper) with real onnxruntime-node sessions:
  * input forms, shape errors, output forms, hot swap under load, a corrupt model, micro-batching,
- * close during inference, the inspect endpoint, and 100 model swaps against native memory growth.
+ * close during inference, the inspect endpoint. The memory of 100 model swaps is measured in
+ * bench/onnx-swaps.bench.ts (npm run bench:swaps).
  */
 import { expect } from 'chai';
 import { createHash } from 'crypto';
@@ -288,55 +289,82 @@ describe('mlops-onnx-infer node (real onnxruntime sessions)', function () {
       else expect(m.payload).to.equal(1000 + m.seq);
     }
     expect(Math.max(...got.map((m) => m.inference.batchSize))).to.be.greaterThan(10);
-    // A lone message waits at most the configured time.
-    const t0 = Date.now();
+    // A lone message does not wait for a full batch: the batch wait sends it alone.
     n.receive({ payload: rowFor(7), seq: 99 });
     await waitFor('lone output', () => got[40]);
-    expect(Date.now() - t0).to.be.lessThan(500);
+    expect(got).to.have.length(41);
     expect(got[40].payload).to.equal(1007);
+    expect(got[40].inference.batchSize).to.equal(1);
   });
 
-  it('close during inference answers or fails every message, none left hanging', async () => {
+  it('close during inference answers or fails every message, in order, none left hanging; later ones fail at once', async () => {
     const big = writeModel(dir, 'big-close.onnx', largeModel(1024, 6));
     const { n } = await load({ modelPath: big, direct: false });
     const N = 1000;
-    // About 64k rows of a 6-layer 1024-wide model: more than the close grace period allows.
+    const LATE = 5;
+    // About 64k rows of a 6-layer 1024-wide model: more than the close grace period allows here;
+    // what is asserted holds however many of them a machine scores in that time.
     const rows = Array.from({ length: 64 }, () => X);
     for (let i = 0; i < N; i++) n.receive({ payload: rows, seq: i });
     await sleep(30);
-    // The helper restores its spies when unload() starts, before the flows stop: count what
-    // the node sends or fails during the close with wrappers of our own.
-    const sendSpy = n.send;
-    const errorSpy = n.error;
+    // Messages that arrive while the node closes (its input listener stays until the close is
+    // done) must fail at once, not wait or vanish.
+    let closing = false;
+    (n as any).close = function (this: any, removed: boolean) {
+      const p = Object.getPrototypeOf(this).close.call(this, removed);
+      closing = true;
+      for (let j = 0; j < LATE; j++) this.receive({ payload: X, seq: N + j });
+      return p;
+    };
+    // What the node sends and fails: the helper's spies (shared by all nodes) see some of it;
+    // it restores them when unload() starts, before the flows stop, so wrappers of our own see
+    // the rest (a call may reach both: counted by message).
+    const calls: Record<'send' | 'error', any[][]> = { send: [], error: [] };
     const proto = (helper as any)._NodePrototype;
+    const spies = { send: n.send as any, error: n.error as any };
+    const t0 = Date.now();
     const stopping = helper.unload();
     const original = { send: proto.send, error: proto.error };
-    let sentLate = 0;
-    const failedLate: string[] = [];
-    proto.send = function (this: any, ...a: any[]) {
-      if (this.id === 'n') sentLate++;
-      return original.send.apply(this, a);
-    };
-    proto.error = function (this: any, ...a: any[]) {
-      if (this.id === 'n' && a[1] && typeof a[1].seq === 'number') failedLate.push(String(a[0]?.message ?? a[0]));
-      return original.error.apply(this, a);
-    };
-    const t0 = Date.now();
+    for (const m of ['send', 'error'] as const) {
+      proto[m] = function (this: any, ...a: any[]) {
+        if (this.id === 'n') calls[m].push(a);
+        return original[m].apply(this, a);
+      };
+    }
     try {
       await stopping;
     } finally {
       Object.assign(proto, original);
     }
     const closeMs = Date.now() - t0;
-    expect(closeMs).to.be.lessThan(12000);
     await sleep(100);
-    const sent = sendSpy.callCount + sentLate;
-    const failed = errorSpy.args.filter((a) => a[1] && typeof a[1].seq === 'number').length + failedLate.length;
-    expect(sent + failed).to.equal(N);
-    expect(failed).to.be.greaterThan(0);
-    expect(failedLate.some((m) => m.includes('closed'))).to.equal(true);
+    for (const m of ['send', 'error'] as const) {
+      spies[m].args.forEach((a: any[], k: number) => {
+        if (spies[m].thisValues[k]?.id === 'n') calls[m].push(a);
+      });
+    }
+    const answered = [...new Set(calls.send.map((a) => a[0].seq as number))].sort((x, y) => x - y);
+    const texts = new Map<number, string>();
+    const other: string[] = [];
+    for (const a of calls.error) {
+      const text = String(a[0]?.message ?? a[0]);
+      if (a[1] && typeof a[1].seq === 'number') texts.set(a[1].seq, text);
+      else other.push(text);
+    }
+    const failed = [...texts.keys()].sort((x, y) => x - y).map((seq) => ({ seq, text: texts.get(seq)! }));
+    // Node-RED reports a close that does not finish within its close timeout (15 s) on the node
+    expect(other).to.deep.equal([]);
+    expect(closing, 'the close went through the node').to.equal(true);
+    // every message answered or failed, not both; in arrival order: the answered ones first
+    const seen = [...answered, ...failed.map((f) => f.seq)].sort((x, y) => x - y);
+    expect(seen).to.deep.equal(Array.from({ length: N + LATE }, (_, k) => k));
+    expect(answered).to.deep.equal(Array.from({ length: answered.length }, (_, k) => k));
+    expect(failed.map((f) => f.seq).filter((q) => q < N)).to.deep.equal(Array.from({ length: N - answered.length }, (_, k) => answered.length + k));
+    // what was not scored in the grace period, and what came during the close, says why
+    for (const f of failed) expect(f.text, `message ${f.seq}`).to.contain('closed');
+    expect(failed.filter((f) => f.seq >= N)).to.have.length(LATE);
     // eslint-disable-next-line no-console
-    console.log(`      closed in ${closeMs} ms: ${sent} answered, ${failed} failed with done(err)`);
+    console.log(`      closed in ${closeMs} ms: ${answered.length} answered, ${failed.length - LATE} failed with done(err) at the end of the grace period, ${LATE} sent during the close failed at once`);
   });
 
   it('the inspect endpoint shows inputs, outputs and metadata without loading a session', async () => {
@@ -348,36 +376,6 @@ describe('mlops-onnx-infer node (real onnxruntime sessions)', function () {
     await helper.request().get('/mlops-onnx-infer/inspect').query({ path: corrupt }).expect(422);
     await helper.request().get('/mlops-onnx-infer/inspect').query({ path: path.join(dir, 'nope.onnx') }).expect(404);
     await helper.request().get('/mlops-onnx-infer/inspect').expect(400);
-  });
-
-  it('100 model swaps grow RSS by less than 50 MB', async function () {
-    // Models of about 4 MB each, so that a leaked session per swap would show.
-    const big1 = writeModel(dir, 'swap1.onnx', mlpModel({ sizes: [24, 1024, 1024, 1], seed: 1, metadata: { name: 'swap', version: '1' } }));
-    const big2 = writeModel(dir, 'swap2.onnx', mlpModel({ sizes: [24, 1024, 1024, 1], seed: 2, metadata: { name: 'swap', version: '2' } }));
-    const { n, got, errs } = await load({ modelPath: big1 });
-    const loads = () => n.log.args.filter((a) => String(a[0]).includes('loaded')).length;
-    const swap = async (k: number) => {
-      const p = k % 2 ? big2 : big1;
-      const before = loads();
-      n.receive({ model: { name: 'swap', version: String(1 + (k % 2)), path: p, format: 'onnx' } });
-      await waitFor('swapped', () => (loads() > before ? true : undefined));
-      const scored = got.length;
-      n.receive({ payload: X });
-      await waitFor('scored', () => (got.length > scored ? true : undefined));
-      expect(got[got.length - 1].inference.model.version).to.equal(String(1 + (k % 2)));
-    };
-    for (let k = 0; k < 10; k++) await swap(k);
-    (global as any).gc?.();
-    const rss0 = process.memoryUsage().rss;
-    for (let k = 10; k < 110; k++) await swap(k);
-    await sleep(200);
-    (global as any).gc?.();
-    const rss1 = process.memoryUsage().rss;
-    const growthMb = (rss1 - rss0) / 1048576;
-    // eslint-disable-next-line no-console
-    console.log(`      100 swaps of a ${(fs.statSync(big1).size / 1048576).toFixed(1)} MB model: RSS ${(rss0 / 1048576).toFixed(0)} -> ${(rss1 / 1048576).toFixed(0)} MB (${growthMb >= 0 ? '+' : ''}${growthMb.toFixed(1)} MB)`);
-    expect(errs).to.have.length(0);
-    expect(growthMb).to.be.lessThan(50);
   });
 });
 
