@@ -206,13 +206,11 @@ describe("simulator OPC UA server (integration)", function () {
   });
 
   it("SignAndEncrypt + Basic256Sha256 with username/password; a wrong password is refused", async () => {
-    const t0 = Date.now();
     const { client, session, close } = await connect(sim.endpointUrl, {
       securityMode: MessageSecurityMode.SignAndEncrypt,
       securityPolicy: SecurityPolicy.Basic256Sha256,
       user: { type: UserTokenType.UserName, userName: "operator", password: "s3cret" },
     });
-    const connectMs = Date.now() - t0;
     const dvs = await readAll(session);
     expect(dvs.motorCurrent.statusCode.isGood()).to.equal(true);
     expect(dvs.motorCurrent.value.value).to.be.within(3, 20);
@@ -226,7 +224,6 @@ describe("simulator OPC UA server (integration)", function () {
       "SignAndEncrypt:Aes256_Sha256_RsaPss",
     ]);
     await close();
-    expect(connectMs).to.be.below(10000);
 
     let refused: unknown;
     try {
@@ -253,7 +250,7 @@ describe("simulator OPC UA server (integration)", function () {
     await sim.stop();
     const stopMs = Date.now() - t0;
     expect(sim.running).to.equal(false);
-    expect(stopMs).to.be.below(2000);
+    expect(stopMs, "stop must not hang (the bound only catches a hang, not speed)").to.be.below(15000);
     // Nobody listens any more.
     const refused = await new Promise<boolean>((resolve) => {
       const s = net.connect({ host: "127.0.0.1", port }, () => {
