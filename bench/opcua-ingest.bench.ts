@@ -308,7 +308,7 @@ async function setupLib(cfg: ClientConfig, tally: Tally, problems: string[]): Pr
         const p = msg.payload;
         for (const k in p) tally.add(p[k]);
       },
-      problem: (text) => problems.push(text),
+      problem: (e) => problems.push(e.message),
       active: (n) => {
         active = n;
       },

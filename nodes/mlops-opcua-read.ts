@@ -2,9 +2,14 @@
  * opcua read: channels of an OPC UA endpoint as samples messages, from a subscription
  * (one message per publish cycle) or read once per input message.
  */
-import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
+import type { CodedError } from './lib/node-red/errors';
+import { texts, type Texts } from './lib/node-red/i18n';
+import { refuseInput, settle } from './lib/node-red/node';
+import { ThrottledStatus, type StatusShape } from './lib/node-red/status';
 import type { EndpointConfigNode, StateInfo } from './lib/opcua/connection';
-import { ChannelSubscription, DEFAULT_SETTINGS, parseChannels, readOnce, validateSettings, type ChannelSpec, type SubscriptionSettings } from './lib/opcua/reader';
+import { firstLine, problemsText, readError } from './lib/opcua/errors';
+import { ChannelSubscription, parseChannels, readOnce, settingsFromConfig, type ChannelSpec, type SubscriptionSettings } from './lib/opcua/reader';
 
 interface ReadDef extends NodeDef {
   endpoint: string;
@@ -17,117 +22,101 @@ interface ReadDef extends NodeDef {
   topic?: string;
 }
 
-function num(v: unknown, fallback: number): number {
-  return v === undefined || v === null || v === '' ? fallback : Number(v);
-}
+type EndpointNode = Node & EndpointConfigNode;
 
 export = function (RED: NodeAPI) {
+  const base = texts(RED, 'mlops-opcua-read');
+  // every problem of a list (all bad channels), not only the first
+  const tx: Texts = { ...base, errorText: (e) => problemsText(base.errorText, e), toError: (e) => new Error(problemsText(base.errorText, e)) };
+
   function MlopsOpcuaRead(this: Node, config: ReadDef) {
     RED.nodes.createNode(this, config);
     const node = this;
-    const endpoint = RED.nodes.getNode(config.endpoint) as unknown as (Node & EndpointConfigNode) | null;
-    const connection = endpoint?.connection;
-    const t = (key: string, vars?: Record<string, string | number>) => RED._(`mlops-opcua-read.${key}`, vars);
+    const endpoint = RED.nodes.getNode(config.endpoint) as unknown as EndpointNode | null;
 
-    let channels: ChannelSpec[] = [];
-    let settings: SubscriptionSettings = DEFAULT_SETTINGS;
-    let configError: string | undefined;
+    let channels: ChannelSpec[];
+    let settings: SubscriptionSettings;
     try {
       channels = parseChannels(config.channels);
-      settings = {
-        samplingIntervalMs: num(config.samplingInterval, DEFAULT_SETTINGS.samplingIntervalMs),
-        publishingIntervalMs: num(config.publishingInterval, DEFAULT_SETTINGS.publishingIntervalMs),
-        queueSize: num(config.queueSize, DEFAULT_SETTINGS.queueSize),
-        deadband: num(config.deadband, DEFAULT_SETTINGS.deadband),
-      };
-      const problems = validateSettings(settings);
-      if (problems.length) throw new Error(problems.join('; '));
-      if (!endpoint) throw new Error(t('errors.noEndpoint'));
-      if (!connection) throw new Error(t('errors.badEndpoint', { error: endpoint.configError ?? '' }));
+      settings = settingsFromConfig(config);
+      if (!endpoint) throw readError('noEndpoint', {}, "no OPC UA endpoint is configured: choose or add one in the node's dialog");
+      if (!endpoint.connection) throw readError('badEndpoint', { error: endpoint.configError ?? '' }, `the OPC UA endpoint configuration is invalid: ${endpoint.configError ?? ''}`);
     } catch (e) {
-      configError = (e as Error).message;
-    }
-    if (configError || !connection) {
-      node.error(configError);
-      node.status({ fill: 'red', shape: 'ring', text: t('status.config') });
-      node.on('input', (_msg: NodeMessageInFlow, _send: unknown, done: (err?: Error) => void) => done(new Error(configError)));
+      refuseInput(node, tx, e);
       return;
     }
+    const connection = endpoint.connection;
+    const describe = (info: StateInfo) => endpoint.describe?.(info) ?? info.detail ?? '';
 
     const subscribe = config.mode !== 'read';
-    let problem: string | undefined;
+    let problem: CodedError | undefined;
     let active = 0;
 
-    const showStatus = (info: StateInfo = connection.state) => {
-      let s: NodeStatus;
+    const render = (): StatusShape => {
+      const info = connection.state;
       switch (info.state) {
         case 'connected':
-          s = problem
-            ? { fill: 'yellow', shape: 'dot', text: t('status.partial', { active, total: channels.length }) }
-            : { fill: 'green', shape: 'dot', text: subscribe ? t('status.subscribed', { count: channels.length }) : t('status.connected') };
-          break;
+          return problem
+            ? { fill: 'yellow', shape: 'dot', text: tx.t('status.partial', { active, total: channels.length }) }
+            : { fill: 'green', shape: 'dot', text: subscribe ? tx.t('status.subscribed', { count: channels.length }) : tx.t('status.connected') };
         case 'connecting':
-          s = { fill: 'yellow', shape: 'ring', text: t('status.connecting') };
-          break;
+          return { fill: 'yellow', shape: 'ring', text: tx.t('status.connecting') };
         case 'reconnecting':
-          s = { fill: 'yellow', shape: 'ring', text: t('status.reconnecting', { attempt: info.attempt ?? 0, detail: (info.detail ?? '').slice(0, 50) }) };
-          break;
+          return { fill: 'yellow', shape: 'ring', text: tx.t('status.reconnecting', { attempt: info.attempt ?? 0, detail: describe(info) }) };
         case 'untrusted':
-          s = { fill: 'red', shape: 'ring', text: t('status.untrusted') };
-          break;
+          return { fill: 'red', shape: 'ring', text: tx.t('status.untrusted') };
         case 'denied':
-          s = { fill: 'red', shape: 'ring', text: t('status.denied') };
-          break;
+          return { fill: 'red', shape: 'ring', text: tx.t('status.denied') };
         default:
-          s = { fill: 'grey', shape: 'ring', text: t('status.disconnected') };
+          return { fill: 'grey', shape: 'ring', text: tx.t('status.disconnected') };
       }
-      node.status(s);
     };
-
-    const onState = (info: StateInfo) => showStatus(info);
+    // Status texts are cut to fit under the node; the full reason is in the endpoint's log.
+    const status = new ThrottledStatus(node, render, 200);
+    const onState = () => status.update(true);
     connection.on('state', onState);
 
     const topic = config.topic || undefined;
     const subscription = subscribe
       ? new ChannelSubscription(connection, channels, settings, {
           samples: (m) => node.send((topic ? { ...m, topic } : m) as unknown as NodeMessageInFlow),
-          problem: (text) => {
-            problem = text;
-            node.warn(text);
-            showStatus();
+          problem: (e) => {
+            problem = e;
+            node.warn(tx.errorText(e));
+            status.update(true);
           },
           active: (count) => {
             active = count;
             if (count === channels.length) problem = undefined;
-            showStatus();
+            status.update(true);
           },
         })
       : undefined;
 
     connection.register(node);
     subscription?.start();
-    showStatus();
+    status.update(true);
 
     node.on('input', (msg: NodeMessageInFlow, send: (m: NodeMessageInFlow) => void, done: (err?: Error) => void) => {
-      const session = connection.session;
-      if (!session) {
-        done(new Error(t('errors.notConnected', { state: connection.state.state, detail: connection.state.detail ?? '' })));
-        return;
-      }
-      readOnce(session, channels).then(
-        (samples) => {
-          const out = msg as NodeMessageInFlow & Record<string, unknown>;
-          Object.assign(out, samples);
-          if (topic) out.topic = topic;
-          send(out);
-          done();
-        },
-        (err: Error) => done(new Error(t('errors.readFailed', { error: err.message }))),
-      );
+      settle(tx, done, async () => {
+        const session = connection.session;
+        if (!session) {
+          const { state } = connection.state;
+          const detail = describe(connection.state);
+          throw readError('notConnected', { state, detail }, `not connected to the OPC UA server (state: ${state} ${detail}); the message was not read`);
+        }
+        const samples = await readOnce(session, channels).catch((e: unknown) => {
+          throw readError('readFailed', { error: firstLine(e) }, `reading from the OPC UA server failed: ${firstLine(e)}`);
+        });
+        const out = Object.assign(msg, samples) as NodeMessageInFlow & Record<string, unknown>;
+        if (topic) out.topic = topic;
+        send(out);
+      });
     });
 
-    node.on('close', (_removed: boolean, done: () => void) => {
+    node.on('close', (removed: boolean, done: () => void) => {
       connection.off('state', onState);
+      status.close(removed);
       const stopping = subscription ? subscription.stop() : Promise.resolve();
       stopping
         .then(() => connection.deregister(node))

@@ -1,7 +1,26 @@
 import { expect } from 'chai';
 import { plainValue, qualityOf, timestampOf, toSample } from '../../nodes/lib/opcua/convert';
-import { assembleSamples, parseChannels, validateSettings, DEFAULT_SETTINGS } from '../../nodes/lib/opcua/reader';
+import { assembleSamples, parseChannels, settingsFromConfig, validateSettings, DEFAULT_SETTINGS } from '../../nodes/lib/opcua/reader';
 import { classifyError, validateEndpointOptions, OpcuaConnection } from '../../nodes/lib/opcua/connection';
+import { OpcuaProblems, problemsText } from '../../nodes/lib/opcua/errors';
+import { probeKind } from '../../nodes/lib/opcua/probe';
+import { CodedError, isCoded } from '../../nodes/lib/node-red/errors';
+import { texts } from '../../nodes/lib/node-red/i18n';
+import * as fs from 'fs';
+import * as path from 'path';
+
+/** A catalog lookup as Node-RED's, over the German catalog files. */
+function german(ns: string) {
+  const cat = (n: string) => JSON.parse(fs.readFileSync(path.join(__dirname, '../../locales/de', `${n}.json`), 'utf8'))[n];
+  return texts({
+    _(key: string, vars: Record<string, unknown> = {}) {
+      const [n, ...rest] = key.split('.');
+      let v: unknown = cat(n);
+      for (const k of rest) v = (v as Record<string, unknown> | undefined)?.[k];
+      return typeof v === 'string' ? v.replace(/__(\w+?)__/g, (m, k: string) => (k in vars ? String(vars[k]) : m)) : key;
+    },
+  }, ns);
+}
 
 const status = (value: number, name: string, good: boolean) => ({ value, name, isGood: () => good });
 
@@ -42,7 +61,15 @@ describe('opcua lib: channels and settings', () => {
     ]);
   });
 
-  it('rejects bad NodeIds, duplicate names and empty lists with a message saying what is expected', () => {
+  it('rejects bad NodeIds, duplicate names and empty lists with coded errors, every problem named, in German too', () => {
+    const err = (() => { try { parseChannels([{ name: 'a', nodeId: 'ns=x;q=1' }, { name: 'b', nodeId: '' }]); } catch (e) { return e; } })();
+    expect(err).to.be.instanceOf(OpcuaProblems);
+    expect((err as OpcuaProblems).problems.map((p) => p.code)).to.deep.equal(['channelBadNodeId', 'channelNoNodeId']);
+    expect((err as OpcuaProblems).problems[0].params).to.deep.equal({ channel: 1, nodeId: 'ns=x;q=1' });
+    const de = german('mlops-opcua-read');
+    expect(problemsText(de.errorText, err)).to.equal('Kanal 1: "ns=x;q=1" ist keine gültige NodeId (erwartet z. B. "ns=1;s=Machine1.Speed" oder "ns=2;i=1001"); Kanal 2: eine NodeId wie "ns=1;s=Machine1.Speed" ist nötig');
+    expect(de.errorText(err)).to.match(/^Kanal 1: "ns=x;q=1" ist keine gültige NodeId/); // one text where one fits
+
     expect(() => parseChannels([{ name: 'a', nodeId: 'ns=x;q=1' }])).to.throw(/not a valid NodeId.*expected/);
     expect(() => parseChannels([{ name: 'a', nodeId: 'ns=1;i=1' }, { name: 'a', nodeId: 'ns=1;i=2' }])).to.throw(/used twice/);
     expect(() => parseChannels([])).to.throw(/at least one channel/);
@@ -51,9 +78,18 @@ describe('opcua lib: channels and settings', () => {
 
   it('validates subscription settings', () => {
     expect(validateSettings(DEFAULT_SETTINGS)).to.deep.equal([]);
-    expect(validateSettings({ ...DEFAULT_SETTINGS, queueSize: 0 }).join()).to.match(/queue size/);
-    expect(validateSettings({ ...DEFAULT_SETTINGS, publishingIntervalMs: NaN }).join()).to.match(/publishing interval/);
-    expect(validateSettings({ ...DEFAULT_SETTINGS, deadband: -1 }).join()).to.match(/deadband/);
+    expect(validateSettings({ ...DEFAULT_SETTINGS, queueSize: 0 }).map((e) => e.message).join()).to.match(/queueSize must be at least 1/);
+    expect(validateSettings({ ...DEFAULT_SETTINGS, publishingIntervalMs: NaN }).map((e) => e.message).join()).to.match(/publishingInterval must be a number/);
+    expect(validateSettings({ ...DEFAULT_SETTINGS, deadband: -1 }).map((e) => e.message).join()).to.match(/deadband must be at least 0/);
+  });
+
+  it('reads the settings of a node configuration: empty fields take their default, a bad value is an error naming field and value', () => {
+    expect(settingsFromConfig({ samplingInterval: '', publishingInterval: '250', queueSize: 5 })).to.deep.equal({ samplingIntervalMs: 100, publishingIntervalMs: 250, queueSize: 5, deadband: 0 });
+    const bad = (def: object) => { try { settingsFromConfig(def); } catch (e) { return e as CodedError; } return undefined; };
+    expect(bad({ samplingInterval: 'fast' })).to.include({ code: 'notNumber', catalog: 'mlops-common' }).and.have.deep.property('params', { field: 'samplingInterval', value: 'fast' });
+    expect(bad({ queueSize: '2.5' })?.code).to.equal('notInteger');
+    expect(bad({ queueSize: 20000 })?.code).to.equal('aboveMax');
+    expect(bad({ deadband: '-0.1' })?.message).to.equal('deadband must be at least 0, got -0.1');
   });
 });
 
@@ -78,14 +114,52 @@ describe('opcua lib: endpoint options', () => {
   it('accepts a valid secure endpoint', () => {
     expect(validateEndpointOptions(base)).to.deep.equal([]);
   });
-  it('names every problem', () => {
+  it('accepts IPv6 addresses in brackets, host names and ${ENV}-free URLs without a port, rejects the rest', () => {
+    for (const url of ['opc.tcp://[::1]:4840', 'opc.tcp://[fe80::1]:4840', 'opc.tcp://[2001:db8::7]:48010/UA/Server', 'opc.tcp://plc-7.local', 'opc.tcp://10.0.0.2:4840/'])
+      expect(validateEndpointOptions({ ...base, endpointUrl: url }), url).to.deep.equal([]);
+    for (const url of ['opc.tcp://::1:4840', 'opc.tcp://[::1', 'opc.tcp://host:0', 'opc.tcp://host:70000', 'opc.tcp://', 'tcp://host:4840', 'opc.tcp://a b:4840'])
+      expect(validateEndpointOptions({ ...base, endpointUrl: url }).map((e) => e.code), url).to.deep.equal(['badUrl']);
+  });
+  it('names every problem as a coded error, in German too', () => {
     const p = validateEndpointOptions({ ...base, endpointUrl: 'http://x', securityPolicy: 'None', username: 'u' });
-    expect(p.join('\n')).to.match(/opc\.tcp/).and.match(/security policy/).and.match(/password/);
+    expect(p.map((e) => e.code)).to.deep.equal(['badUrl', 'badPolicy', 'noPassword']);
+    expect(p.every((e) => isCoded(e) && e.catalog === 'mlops-opcua-endpoint')).to.equal(true);
+    expect(p.map((e) => e.message).join('\n')).to.match(/opc\.tcp/).and.match(/security policy/).and.match(/password/);
+    const de = german('mlops-opcua-endpoint');
+    expect(de.errorText(p[0])).to.equal('die Endpunkt-URL muss wie opc.tcp://host:4840/pfad (oder opc.tcp://[::1]:4840) aussehen, erhalten: "http://x"');
     expect(() => new OpcuaConnection({ ...base, securityMode: 'Bogus' as never })).to.throw(/security mode must be one of/);
+    const several = (() => { try { new OpcuaConnection({ ...base, endpointUrl: 'x', pkiFolder: '' }); } catch (e) { return e; } })();
+    expect(problemsText(de.errorText, several)).to.match(/^die Endpunkt-URL .*; ein PKI-Ordner ist nötig$/);
+  });
+  it('has every code it throws in both catalogs, with the same placeholders', () => {
+    for (const ns of ['mlops-opcua-endpoint', 'mlops-opcua-read']) {
+      const cat = (lang: string) => JSON.parse(fs.readFileSync(path.join(__dirname, '../../locales', lang, `${ns}.json`), 'utf8'))[ns].errors as Record<string, string>;
+      const en = cat('en-US');
+      const de = cat('de');
+      const src = ['connection', 'reader', 'browse', 'pki', 'probe', 'admin'].map((f) => fs.readFileSync(path.join(__dirname, '../../nodes/lib/opcua', `${f}.ts`), 'utf8')).join('\n')
+        + fs.readFileSync(path.join(__dirname, '../../nodes', `${ns}.ts`), 'utf8');
+      const fn = ns === 'mlops-opcua-read' ? 'readError' : 'endpointError';
+      const codes = [...src.matchAll(new RegExp(`${fn}\\('(\\w+)'`, 'g'))].map((m) => m[1]);
+      expect(codes.length, ns).to.be.greaterThan(3);
+      for (const code of codes) {
+        expect(en, `${ns} en-US ${code}`).to.have.property(code);
+        expect(de, `${ns} de ${code}`).to.have.property(code);
+        const vars = (t: string) => [...t.matchAll(/__(\w+?)__/g)].map((m) => m[1]).sort();
+        expect(vars(de[code]), `${ns} ${code}`).to.deep.equal(vars(en[code]));
+      }
+    }
   });
   it('classifies certificate and credential failures', () => {
     expect(classifyError(new Error('BadCertificateUntrusted (0x801a0000)'))).to.equal('untrusted');
     expect(classifyError(new Error('BadUserAccessDenied'))).to.equal('denied');
     expect(classifyError(new Error('connect ECONNREFUSED'))).to.equal('reconnecting');
+  });
+  it('tells the reasons of a failed test connection apart (messages as node-opcua 2.182 gives them)', () => {
+    expect(probeKind(new Error('server Certificate verification failed with err BadCertificateUntrusted (0x801a0000)'))).to.equal('untrusted');
+    expect(probeKind(new Error('BadUserAccessDenied (0x801f0000)'))).to.equal('denied');
+    expect(probeKind(new Error('The connection cannot be established with server opc.tcp://127.0.0.1:1 .\nErr = (connect ECONNREFUSED 127.0.0.1:1)'))).to.equal('unreachable');
+    expect(probeKind(new Error('The connection may have been rejected by server,\n Err = (getaddrinfo ENOTFOUND nonexistent.invalid)'))).to.equal('unreachable');
+    expect(probeKind(new Error('BadSecurityPolicyRejected (0x80550000)'))).to.equal('security');
+    expect(probeKind(new Error('something else'))).to.equal('failed');
   });
 });

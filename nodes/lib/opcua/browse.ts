@@ -3,6 +3,7 @@
  * needs to pick a channel (name, NodeId, class, data type).
  */
 import { AttributeIds, BrowseDirection, DataType, NodeClass, NodeClassMask, type ClientSession } from 'node-opcua-client';
+import { endpointError } from './errors';
 
 export interface BrowseItem {
   nodeId: string;
@@ -27,7 +28,10 @@ export async function browseChildren(session: ClientSession, nodeId: string = OB
     nodeClassMask: NodeClassMask.Object | NodeClassMask.Variable,
     resultMask: 0x3f,
   });
-  if (result.statusCode.isNotGood()) throw new Error(`cannot browse ${nodeId}: ${result.statusCode.name}`);
+  if (result.statusCode.isNotGood()) {
+    const status = result.statusCode.name;
+    throw endpointError('browseFailed', { nodeId, status }, `cannot browse ${nodeId}: ${status}`);
+  }
   const refs = [...(result.references ?? [])];
   while (result.continuationPoint && refs.length < MAX_ITEMS) {
     result = await session.browseNext(result.continuationPoint, false);

@@ -22,6 +22,8 @@ import {
   type UserIdentityInfo,
 } from 'node-opcua-client';
 import { OPCUACertificateManager } from 'node-opcua-certificate-manager';
+import type { CodedError } from '../node-red/errors';
+import { endpointError, firstLine, oneOrAll } from './errors';
 
 export const SECURITY_MODES = ['None', 'Sign', 'SignAndEncrypt'] as const;
 export const SECURITY_POLICIES = ['None', 'Basic256Sha256', 'Aes128_Sha256_RsaOaep', 'Aes256_Sha256_RsaPss'] as const;
@@ -57,8 +59,10 @@ export type ConnectionState =
 
 export interface StateInfo {
   state: ConnectionState;
-  /** A short, human-readable reason (an error message, the rejected certificate path). */
+  /** A short reason in English (an error message, the rejected certificate path), for logs. */
   detail?: string;
+  /** The same reason as a coded error, for the user's language. */
+  reason?: CodedError;
   /** Number of consecutive failed attempts. */
   attempt?: number;
 }
@@ -68,26 +72,35 @@ export interface EndpointConfigNode {
   /** Undefined when the configuration is invalid; configError then says why. */
   connection?: OpcuaConnection;
   configError?: string;
+  /** The state's reason in the user's language (the endpoint node owns the catalog). */
+  describe?(info: StateInfo): string;
 }
 
-/** Validates endpoint options and returns a list of problems (empty when fine). */
-export function validateEndpointOptions(o: Partial<EndpointOptions>): string[] {
-  const errors: string[] = [];
-  if (!o.endpointUrl || !/^opc\.tcp:\/\/[^/\s:]+(:\d+)?(\/.*)?$/.test(o.endpointUrl)) {
-    errors.push(`endpoint URL must look like opc.tcp://host:4840/path, got "${o.endpointUrl ?? ''}"`);
+/** An opc.tcp URL: a host name, an IPv4 address or a bracketed IPv6 address, an optional port and path. */
+export const ENDPOINT_URL = /^opc\.tcp:\/\/(\[[0-9A-Fa-f:.]+\]|[^/\s:[\]]+)(:\d{1,5})?(\/.*)?$/;
+
+/** Validates endpoint options: every problem as a coded error (empty when fine). */
+export function validateEndpointOptions(o: Partial<EndpointOptions>): CodedError[] {
+  const errors: CodedError[] = [];
+  const url = o.endpointUrl ?? '';
+  const port = Number(url.match(/^opc\.tcp:\/\/(?:\[[^\]]*\]|[^/:]*):(\d+)/)?.[1] ?? 4840);
+  if (!ENDPOINT_URL.test(url) || port < 1 || port > 65535) {
+    errors.push(endpointError('badUrl', { url }, `endpoint URL must look like opc.tcp://host:4840/path (or opc.tcp://[::1]:4840), got "${url}"`));
   }
   if (!SECURITY_MODES.includes(o.securityMode as SecurityModeName)) {
-    errors.push(`security mode must be one of ${SECURITY_MODES.join(', ')}, got "${o.securityMode}"`);
+    const allowed = SECURITY_MODES.join(', ');
+    errors.push(endpointError('badMode', { mode: String(o.securityMode), allowed }, `security mode must be one of ${allowed}, got "${o.securityMode}"`));
   }
   if (o.securityMode !== 'None') {
     if (!SECURITY_POLICIES.includes(o.securityPolicy as SecurityPolicyName) || o.securityPolicy === 'None') {
-      errors.push(`security policy must be one of ${SECURITY_POLICIES.slice(1).join(', ')} with mode ${o.securityMode}, got "${o.securityPolicy}"`);
+      const allowed = SECURITY_POLICIES.slice(1).join(', ');
+      errors.push(endpointError('badPolicy', { policy: String(o.securityPolicy), mode: String(o.securityMode), allowed }, `security policy must be one of ${allowed} with mode ${o.securityMode}, got "${o.securityPolicy}"`));
     }
   }
   if (o.username !== undefined && o.username !== '' && !o.password) {
-    errors.push('a username needs a password');
+    errors.push(endpointError('noPassword', {}, 'a username needs a password'));
   }
-  if (!o.pkiFolder) errors.push('a PKI folder is required');
+  if (!o.pkiFolder) errors.push(endpointError('noPki', {}, 'a PKI folder is required'));
   return errors;
 }
 
@@ -103,6 +116,60 @@ export function classifyError(err: Error): ConnectionState {
   if (/BadUserAccessDenied|BadIdentityTokenRejected|BadIdentityTokenInvalid|BadUserSignatureInvalid/.test(m)) return 'denied';
   return 'reconnecting';
 }
+
+/** What a failed attempt says to a person, in English (detail) and coded (reason). */
+function failure(state: ConnectionState, err: Error, pki: { trusted: string; rejected: string }, tofu: boolean): StateInfo {
+  const error = firstLine(err);
+  let reason: CodedError;
+  if (state === 'untrusted' && !tofu) {
+    reason = endpointError('untrusted', { ...pki, error }, `server certificate not trusted: moved to ${pki.rejected}; move it to ${pki.trusted} to trust it`);
+  } else if (state === 'denied') {
+    reason = endpointError('denied', { error }, `access denied by the server: ${error}`);
+  } else {
+    reason = endpointError('failed', { error }, error);
+  }
+  return { state, detail: reason.message, reason };
+}
+
+/** A certificate manager on a PKI folder (own/, trusted/, rejected/, issuers/), created when missing. */
+export async function openCertificateManager(pkiFolder: string, trustOnFirstUse = false): Promise<OPCUACertificateManager> {
+  fs.mkdirSync(pkiFolder, { recursive: true });
+  const cm = new OPCUACertificateManager({ rootFolder: pkiFolder, automaticallyAcceptUnknownCertificate: trustOnFirstUse });
+  await cm.initialize();
+  return cm;
+}
+
+export interface ClientOptions {
+  applicationName: string;
+  securityMode: SecurityModeName;
+  securityPolicy: SecurityPolicyName;
+  initialDelayMs: number;
+  maxDelayMs: number;
+}
+
+/** A client for the options; `maxRetry` 1 makes a first connection fail fast. */
+export function createClient(o: ClientOptions, clientCertificateManager: OPCUACertificateManager, maxRetry = 1): OPCUAClient {
+  return OPCUAClient.create({
+    applicationName: o.applicationName,
+    endpointMustExist: false,
+    securityMode: MessageSecurityMode[o.securityMode],
+    securityPolicy: SecurityPolicy[o.securityMode === 'None' ? 'None' : o.securityPolicy],
+    clientCertificateManager,
+    keepSessionAlive: true,
+    requestedSessionTimeout: 60000,
+    // The first connection fails fast so that certificate and credential problems reach
+    // the status (OpcuaConnection retries it); once connected, node-opcua repairs a broken
+    // channel with infinite retries whatever maxRetry says (reconnectOnFailure).
+    connectionStrategy: { maxRetry, initialDelay: o.initialDelayMs, maxDelay: o.maxDelayMs },
+  });
+}
+
+export function userIdentity(username?: string, password?: string): UserIdentityInfo {
+  if (username) return { type: UserTokenType.UserName, userName: username, password: password ?? '' };
+  return { type: UserTokenType.Anonymous };
+}
+
+export const APPLICATION_NAME = 'node-red-mlops';
 
 function backoffDelay(attempt: number, initial: number, max: number): number {
   return Math.min(max, initial * 2 ** Math.min(attempt, 16));
@@ -123,10 +190,10 @@ export class OpcuaConnection extends EventEmitter {
   constructor(options: EndpointOptions) {
     super();
     const problems = validateEndpointOptions(options);
-    if (problems.length) throw new Error(`invalid OPC UA endpoint: ${problems.join('; ')}`);
+    if (problems.length) throw oneOrAll(problems);
     this.options = {
       trustOnFirstUse: false,
-      applicationName: 'node-red-mlops',
+      applicationName: APPLICATION_NAME,
       initialDelayMs: 1000,
       maxDelayMs: 30000,
       ...options,
@@ -170,22 +237,19 @@ export class OpcuaConnection extends EventEmitter {
   }
 
   private async getCertificateManager(): Promise<OPCUACertificateManager> {
-    if (!this.certificateManager) {
-      fs.mkdirSync(this.options.pkiFolder, { recursive: true });
-      const cm = new OPCUACertificateManager({
-        rootFolder: this.options.pkiFolder,
-        automaticallyAcceptUnknownCertificate: this.options.trustOnFirstUse,
-      });
-      await cm.initialize();
-      this.certificateManager = cm;
-    }
+    this.certificateManager ??= await openCertificateManager(this.options.pkiFolder, this.options.trustOnFirstUse);
     return this.certificateManager;
   }
 
-  private userIdentity(): UserIdentityInfo {
-    const { username, password } = this.options;
-    if (username) return { type: UserTokenType.UserName, userName: username, password: password ?? '' };
-    return { type: UserTokenType.Anonymous };
+  /**
+   * Tries again now instead of after the backoff delay (a person just trusted the server's
+   * certificate); nothing happens when connected or not in use.
+   */
+  retryNow(): void {
+    if (!this.retryTimer || this.users.size === 0 || this.closing) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    void this.connect();
   }
 
   private async connect(): Promise<void> {
@@ -195,29 +259,18 @@ export class OpcuaConnection extends EventEmitter {
     try {
       const clientCertificateManager = await this.getCertificateManager();
       if (gen !== this.generation) return;
-      const o = this.options;
-      client = OPCUAClient.create({
-        applicationName: o.applicationName,
-        endpointMustExist: false,
-        securityMode: MessageSecurityMode[o.securityMode],
-        securityPolicy: SecurityPolicy[o.securityPolicy],
-        clientCertificateManager,
-        keepSessionAlive: true,
-        requestedSessionTimeout: 60000,
-        // The first connection fails fast so that certificate and credential problems reach
-        // the status (this class retries it); once connected, node-opcua repairs a broken
-        // channel with infinite retries whatever maxRetry says (reconnectOnFailure).
-        connectionStrategy: { maxRetry: 1, initialDelay: o.initialDelayMs, maxDelay: o.maxDelayMs },
-      });
+      client = createClient(this.options, clientCertificateManager);
       this.client = client;
       client.on('backoff', (count: number, delay: number) => {
         if (gen === this.generation && this.info.state !== 'connecting') {
-          this.setState({ state: 'reconnecting', attempt: count, detail: `next attempt in ${Math.round(delay / 1000)} s` });
+          const seconds = Math.round(delay / 1000);
+          const reason = endpointError('nextAttempt', { seconds }, `next attempt in ${seconds} s`);
+          this.setState({ state: 'reconnecting', attempt: count, detail: reason.message, reason });
         }
       });
-      await client.connect(o.endpointUrl);
+      await client.connect(this.options.endpointUrl);
       if (gen !== this.generation) return;
-      const session = await client.createSession(this.userIdentity());
+      const session = await client.createSession(userIdentity(this.options.username, this.options.password));
       if (gen !== this.generation) {
         await session.close().catch(() => undefined);
         return;
@@ -242,17 +295,15 @@ export class OpcuaConnection extends EventEmitter {
         await cm?.dispose().catch(() => undefined);
         if (gen !== this.generation) return;
       }
-      const detail = state === 'untrusted' && !this.options.trustOnFirstUse
-        ? `server certificate not trusted: moved to ${this.pki.rejected}; move it to ${this.pki.trusted} to trust it`
-        : err.message.split('\n')[0];
-      this.scheduleRetry({ state, detail });
+      this.scheduleRetry(failure(state, err, this.pki, this.options.trustOnFirstUse));
     }
   }
 
   private watch(client: OPCUAClient, session: ClientSession, gen: number): void {
     const current = () => gen === this.generation;
     client.on('connection_lost', () => {
-      if (current()) this.setState({ state: 'reconnecting', detail: 'connection lost' });
+      const reason = endpointError('connectionLost', {}, 'connection lost');
+      if (current()) this.setState({ state: 'reconnecting', detail: reason.message, reason });
     });
     client.on('after_reconnection', (err?: Error | null) => {
       if (!current()) return;
@@ -262,7 +313,7 @@ export class OpcuaConnection extends EventEmitter {
       if (current()) this.setState({ state: 'connected' });
     });
     session.on('session_closed', () => {
-      if (current() && this.info.state === 'connected') this.rebuild(new Error('session closed by server'));
+      if (current() && this.info.state === 'connected') this.rebuild(endpointError('sessionClosed', {}, 'session closed by server'));
     });
     client.on('close', (err?: Error | null) => {
       // A close we did not ask for, with reconnection exhausted: start over.
@@ -276,7 +327,7 @@ export class OpcuaConnection extends EventEmitter {
     this.generation++;
     this.currentSession = undefined;
     void this.dropClient(client);
-    this.scheduleRetry({ state: classifyError(err), detail: err.message.split('\n')[0] });
+    this.scheduleRetry(failure(classifyError(err), err, this.pki, this.options.trustOnFirstUse));
   }
 
   private scheduleRetry(info: StateInfo): void {
@@ -285,7 +336,10 @@ export class OpcuaConnection extends EventEmitter {
     this.attempt++;
     this.setState({ ...info, attempt: this.attempt });
     clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => void this.connect(), delay);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.connect();
+    }, delay);
   }
 
   private async dropClient(client: OPCUAClient | undefined): Promise<void> {
@@ -309,7 +363,9 @@ export class OpcuaConnection extends EventEmitter {
         const timer = setTimeout(() => {
           this.off('session', onSession);
           const i = this.info;
-          reject(new Error(`no session with ${this.options.endpointUrl} within ${timeoutMs} ms (${i.state}${i.detail ? `: ${i.detail}` : ''})`));
+          const url = this.options.endpointUrl;
+          const detail = i.detail ?? '';
+          reject(endpointError('noSession', { url, ms: timeoutMs, state: i.state, detail }, `no session with ${url} within ${timeoutMs} ms (${i.state}${detail ? `: ${detail}` : ''})`));
         }, timeoutMs);
         const onSession = (s: ClientSession) => {
           clearTimeout(timer);

@@ -15,6 +15,9 @@ import {
   type MonitoringParametersOptions,
 } from 'node-opcua-client';
 import type { SampleQuality, SamplesMessage } from '../messages';
+import type { CodedError } from '../node-red/errors';
+import { numberField, type NumberRule } from '../node-red/config';
+import { firstLine, oneOrAll, readError } from './errors';
 import type { OpcuaConnection } from './connection';
 import { toSample, type DataValueLike, type Sample } from './convert';
 
@@ -39,7 +42,7 @@ export const DEFAULT_SETTINGS: SubscriptionSettings = { samplingIntervalMs: 100,
 /**
  * Parses channels from the editor (an array of {name, nodeId}) or from text lines
  * "name = nodeId" / bare "nodeId" (the name then is the NodeId's identifier).
- * Throws an Error naming every problem.
+ * Throws a coded error naming every problem (OpcuaProblems when there are several).
  */
 export function parseChannels(input: unknown): ChannelSpec[] {
   let list: Array<{ name?: unknown; nodeId?: unknown }>;
@@ -55,43 +58,67 @@ export function parseChannels(input: unknown): ChannelSpec[] {
   } else if (Array.isArray(input)) {
     list = input as Array<{ name?: unknown; nodeId?: unknown }>;
   } else {
-    throw new Error('channels must be a list of {name, nodeId} or lines "name = ns=1;s=Tag"');
+    throw readError('channelsNotList', {}, 'channels must be a list of {name, nodeId} or lines "name = ns=1;s=Tag"');
   }
-  const problems: string[] = [];
+  const problems: CodedError[] = [];
   const seen = new Set<string>();
   const out: ChannelSpec[] = [];
   list.forEach((c, i) => {
     const nodeId = typeof c?.nodeId === 'string' ? c.nodeId.trim() : '';
     if (!nodeId) {
-      problems.push(`channel ${i + 1}: a NodeId such as "ns=1;s=Machine1.Speed" is required`);
+      problems.push(readError('channelNoNodeId', { channel: i + 1 }, `channel ${i + 1}: a NodeId such as "ns=1;s=Machine1.Speed" is required`));
       return;
     }
     let identifier: string;
     try {
       identifier = String(resolveNodeId(nodeId).value);
     } catch {
-      problems.push(`channel ${i + 1}: "${nodeId}" is not a valid NodeId (expected e.g. "ns=1;s=Machine1.Speed" or "ns=2;i=1001")`);
+      problems.push(readError('channelBadNodeId', { channel: i + 1, nodeId }, `channel ${i + 1}: "${nodeId}" is not a valid NodeId (expected e.g. "ns=1;s=Machine1.Speed" or "ns=2;i=1001")`));
       return;
     }
     const name = typeof c.name === 'string' && c.name.trim() ? c.name.trim() : identifier;
-    if (seen.has(name)) problems.push(`channel ${i + 1}: the name "${name}" is used twice`);
+    if (seen.has(name)) problems.push(readError('channelDuplicate', { channel: i + 1, name }, `channel ${i + 1}: the name "${name}" is used twice`));
     seen.add(name);
     out.push({ name, nodeId });
   });
-  if (problems.length) throw new Error(problems.join('; '));
-  if (out.length === 0) throw new Error('at least one channel (a NodeId to read) is required');
+  if (problems.length) throw oneOrAll(problems);
+  if (out.length === 0) throw readError('noChannels', {}, 'at least one channel (a NodeId to read) is required');
   return out;
 }
 
-export function validateSettings(s: SubscriptionSettings): string[] {
-  const problems: string[] = [];
-  const positive = (v: number, what: string, min: number) => {
-    if (!Number.isFinite(v) || v < min) problems.push(`${what} must be a number >= ${min}, got ${v}`);
+/** The rules of the subscription settings, by the read node's configuration field. */
+export const SETTING_RULES: Record<'samplingInterval' | 'publishingInterval' | 'queueSize' | 'deadband', NumberRule> = {
+  samplingInterval: { default: DEFAULT_SETTINGS.samplingIntervalMs, min: 0 },
+  publishingInterval: { default: DEFAULT_SETTINGS.publishingIntervalMs, min: 1 },
+  queueSize: { default: DEFAULT_SETTINGS.queueSize, min: 1, max: 10000, integer: true },
+  deadband: { default: DEFAULT_SETTINGS.deadband, min: 0 },
+};
+
+/**
+ * Subscription settings from a node's configuration (fields samplingInterval,
+ * publishingInterval, queueSize, deadband): an empty field takes its default, a bad value
+ * throws a coded error naming the field and the value.
+ */
+export function settingsFromConfig(def: object): SubscriptionSettings {
+  return {
+    samplingIntervalMs: numberField(def, 'samplingInterval', SETTING_RULES.samplingInterval),
+    publishingIntervalMs: numberField(def, 'publishingInterval', SETTING_RULES.publishingInterval),
+    queueSize: numberField(def, 'queueSize', SETTING_RULES.queueSize),
+    deadband: numberField(def, 'deadband', SETTING_RULES.deadband),
   };
-  positive(s.samplingIntervalMs, 'sampling interval (ms)', 0);
-  positive(s.publishingIntervalMs, 'publishing interval (ms)', 1);
-  if (!Number.isInteger(s.queueSize) || s.queueSize < 1 || s.queueSize > 10000) problems.push(`queue size must be an integer from 1 to 10000, got ${s.queueSize}`);
-  positive(s.deadband, 'deadband', 0);
+}
+
+/** Every problem of settings built in code (empty when fine). */
+export function validateSettings(s: SubscriptionSettings): CodedError[] {
+  const def = { samplingInterval: s.samplingIntervalMs, publishingInterval: s.publishingIntervalMs, queueSize: s.queueSize, deadband: s.deadband };
+  const problems: CodedError[] = [];
+  for (const [field, rule] of Object.entries(SETTING_RULES)) {
+    try {
+      numberField({ [field]: Number.isNaN(def[field as keyof typeof def]) ? 'NaN' : def[field as keyof typeof def] }, field, rule);
+    } catch (e) {
+      problems.push(e as CodedError);
+    }
+  }
   return problems;
 }
 
@@ -133,7 +160,7 @@ export async function readOnce(session: ClientSession, channels: readonly Channe
 export interface SubscriptionHandlers {
   samples(msg: SamplesMessage): void;
   /** Monitored items the server refused (e.g. BadNodeIdUnknown), or a subscription failure. */
-  problem(text: string): void;
+  problem(e: CodedError): void;
   /** The subscription is (again) delivering: the number of items monitored. */
   active(itemCount: number): void;
 }
@@ -199,7 +226,7 @@ export class ChannelSubscription {
       }
       this.subscription = subscription;
       subscription.on('raw_notification', (nm) => this.onNotification(nm));
-      subscription.on('internal_error', (err: Error) => this.handlers.problem(`subscription: ${err.message}`));
+      subscription.on('internal_error', (err: Error) => this.handlers.problem(readError('subscriptionError', { error: firstLine(err) }, `subscription: ${firstLine(err)}`)));
       const group = ClientMonitoredItemGroup.create(
         subscription,
         this.channels.map((c) => ({ nodeId: c.nodeId, attributeId: AttributeIds.Value })),
@@ -218,10 +245,13 @@ export class ChannelSubscription {
         .map((item, i) => ({ item, i }))
         .filter(({ item }) => item.statusCode && !item.statusCode.isGood())
         .map(({ item, i }) => `${this.names[i]} (${this.channels[i].nodeId}): ${item.statusCode.name}`);
-      if (refused.length) this.handlers.problem(`server refused ${refused.length} of ${this.channels.length} items: ${refused.join(', ')}`);
+      if (refused.length) {
+        const params = { count: refused.length, total: this.channels.length, items: refused.join(', ') };
+        this.handlers.problem(readError('refused', params, `server refused ${params.count} of ${params.total} items: ${params.items}`));
+      }
       this.handlers.active(this.channels.length - refused.length);
     } catch (e) {
-      if (gen === this.gen && !this.stopped) this.handlers.problem(`subscription failed: ${(e as Error).message}`);
+      if (gen === this.gen && !this.stopped) this.handlers.problem(readError('subscriptionFailed', { error: firstLine(e) }, `subscription failed: ${firstLine(e)}`));
     }
   }
 
