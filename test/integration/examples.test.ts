@@ -11,6 +11,7 @@
  */
 import { expect } from 'chai';
 import { execFileSync, spawn, type ChildProcess } from 'child_process';
+import { chromium } from 'playwright-core';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
@@ -48,6 +49,7 @@ function freePort(): Promise<number> {
 /** Node types of Node-RED's core that the examples may use. */
 const CORE_TYPES = ['tab', 'comment', 'inject', 'function', 'debug', 'change', 'delay', 'catch'];
 const CONFIG_TYPES = ['mlops-opcua-endpoint'];
+const CHROMIUM = '/usr/bin/chromium'; // Debian's chromium; npm test installs it
 
 describe('the shipped examples, statically', () => {
   let packed: string[];
@@ -308,6 +310,53 @@ describe('the shipped examples in a real Node-RED, installed as npm pack ships t
   it('Import → Examples lists the four flows, and nothing else (no folder of model files)', async () => {
     const list = await red.json<Array<Record<string, string>>>(`/library/examples/flows/${pkg.name}`);
     expect(list.map((e) => e.fn ?? `folder ${e.dn}`).sort()).to.deep.equal(EXAMPLES);
+  });
+
+  it('in the editor (real browser), importing each example into the open flow adds a tab of its own; every node valid, no page error', async function () {
+    this.timeout(90000);
+    await red.json('/flows', { method: 'POST', body: '[]', headers: { 'Node-RED-Deployment-Type': 'full' } });
+    expect(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`).to.equal(true);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      page.on('console', (m) => m.type() === 'error' && !/net::ERR_/.test(m.text()) && errors.push(m.text()));
+      await page.goto(red.url);
+      await page.waitForSelector('.red-ui-palette-node[data-palette-type="mlops-opcua-read"]', { timeout: 30000 });
+      for (const name of EXAMPLES) {
+        const result = await page.evaluate(async ([module, example]) => {
+          type N = { id: string; type: string; z?: string; valid?: boolean; _def?: { category?: string } };
+          const RED = (window as unknown as { RED: {
+            view: { importNodes(nodes: unknown, options: Record<string, unknown>): void };
+            nodes: { eachWorkspace(f: (w: { id: string; label: string }) => void): void; eachNode(f: (n: N) => void): void; eachConfig(f: (n: N) => void): void };
+            workspaces: { active(): string };
+          } }).RED;
+          const flow = (await (await fetch(`library/examples/flows/${module}/${example}`)).json()) as N[];
+          const tabsBefore: string[] = [];
+          RED.nodes.eachWorkspace((w) => tabsBefore.push(w.id));
+          const openTab = RED.workspaces.active();
+          RED.view.importNodes(flow, { addFlow: false }); // the dialog's default: "current flow"
+          const added: Array<{ id: string; label: string }> = [];
+          RED.nodes.eachWorkspace((w) => { if (!tabsBefore.includes(w.id)) added.push(w); });
+          const inOpenTab: string[] = [];
+          const invalid: string[] = [];
+          RED.nodes.eachNode((n) => {
+            if (n.z === openTab && flow.some((f) => f.id === n.id)) inOpenTab.push(n.type);
+            if (!n.valid) invalid.push(`${n.type} ${n.id}`);
+          });
+          RED.nodes.eachConfig((n) => { if (n.valid === false) invalid.push(`${n.type} ${n.id}`); });
+          return { added, inOpenTab, invalid };
+        }, [pkg.name, name] as const);
+        expect(result.added, `${name}: new tabs`).to.have.length(1);
+        expect(result.added[0].label).to.match(/example/);
+        expect(result.inOpenTab, `${name}: nodes that landed in the open tab`).to.deep.equal([]);
+        expect(result.invalid, `${name}: nodes the editor marks invalid`).to.deep.equal([]);
+      }
+      expect(errors, errors.join('\n')).to.deep.equal([]);
+    } finally {
+      await browser.close();
+    }
   });
 
   it('feature window: band energies are numbers, the 180 Hz fault shows in its band, timestamps only increase', async () => {
