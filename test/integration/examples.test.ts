@@ -391,6 +391,8 @@ describe('the shipped examples in a real Node-RED, installed as npm pack ships t
         lastStart = s;
       }
     }
+    // the debug node's status: the size of the newest batch (3 channels x 10 statistics + 8 bands)
+    expect(red.status.get('fw.example.debug')?.at(-1)?.text).to.match(/^windows: \d+, features: 38$/);
     // the feature window never saw a sample older than the one before it (it would warn)
     expect(red.problems(['fw.example.fw']).map((d) => d.msg)).to.deep.equal([]);
     expect(red.from('fw.example.err').map((d) => d.msg)).to.deep.equal([]);
