@@ -36,12 +36,12 @@ export = function (RED: NodeAPI) {
     const status = new ThrottledStatus(node, () => ({ fill: 'green', shape: 'dot', text: t('status.running', { channels: fw.channelCount, windows: fw.outputs }) }));
     status.set({ fill: 'grey', shape: 'ring', text: t('status.waiting') });
 
-    node.on('input', (msg: NodeMessageInFlow, send: (m: unknown) => void, done: (err?: Error) => void) => {
+    node.on('input', (msg, send, done) => {
       try {
         const m = msg as NodeMessageInFlow & { timestamps?: unknown; quality?: unknown };
         const opts = { topic: m.topic, timestamps: m.timestamps, quality: m.quality, now: Date.now() };
         const out = batchOutput ? batchMessages(msg, fw.ingestBatch(m.payload, opts)) : featureMessages(msg, fw.ingest(m.payload, opts));
-        if (out.length > 0) send(out.length === 1 ? out[0] : [out]);
+        if (out.length > 0) send((out.length === 1 ? out[0] : [out]) as never);
         status.update();
         done();
       } catch (e) {

@@ -38,7 +38,7 @@ describe('shared node layer in Node-RED', function () {
       { id: 'out', type: 'helper' },
       { id: 'c', type: 'catch', scope: null, uncaught: false, wires: [['caught']] },
       { id: 'caught', type: 'helper' },
-    ]);
+    ] as any);
     const n = helper.getNode('n') as unknown as AnyNode;
     const got: any[] = [];
     const errs: string[] = [];
