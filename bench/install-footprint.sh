@@ -11,7 +11,7 @@ tgz=$(npm pack --silent --pack-destination "$work" | tail -1)
 cd "$work" && npm init -y >/dev/null
 # As the README tells gateway users: onnxruntime-node's postinstall otherwise downloads CUDA
 # libraries from nuget on linux x64, which fails offline (and is not needed on a CPU).
-echo "onnxruntime-node-install=skip" > .npmrc
+npm pkg set allowScripts.onnxruntime-node=false --json
 if ! npm install --omit=dev --engine-strict --no-audit --no-fund "$work/$tgz" > install.log 2>&1; then
   cat install.log; exit 1
 fi
