@@ -157,6 +157,15 @@ describe('opcua read (integration, real OPC UA server)', function () {
     expect((m as unknown as { error: { message: string } }).error.message).to.match(/not a valid NodeId/);
   });
 
+  it('reports a bad subscription setting instead of using it: every input fails naming the field and the value', async () => {
+    await helper.load([endpointNode, readNode], flow({ samplingInterval: 'fast', queueSize: '2.5' }));
+    const caught = collect('caught');
+    helper.getNode('r').receive({ payload: 1 } as never);
+    const m = await waitFor('caught error', () => caught[0]);
+    expect((m as unknown as { error: { message: string } }).error.message).to.match(/^(Error: )?invalid configuration: samplingInterval must be a number, got "fast"$/);
+    expect(sim.sessionCount).to.equal(0); // refused before connecting
+  });
+
   it('survives a server restart mid-stream: reconnects, resumes, no duplicate subscription', async () => {
     await helper.load([endpointNode, readNode], flow());
     const got = collect();
