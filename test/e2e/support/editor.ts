@@ -121,11 +121,11 @@ export function visibleRows(page: Page, form: string): Promise<string[]> {
   }, form);
 }
 
-/** Fills a field as typing would (input, keyup, change), so the editor validates the dialog. */
+/** Fills a field and lets the editor know as typing would (input, keyup, change), so it validates the dialog. */
 export async function enter(page: Page, selector: string, value: string): Promise<void> {
   const el = page.locator(selector);
-  await el.fill('');
-  await el.pressSequentially(value);
+  await el.fill(value);
+  await el.dispatchEvent('keyup');
   await el.dispatchEvent('change');
 }
 
@@ -149,7 +149,7 @@ export async function hoverMessage(page: Page, selector: string): Promise<string
 /** Moves the mouse off the dialog and waits until no tooltip is left showing. */
 async function away(page: Page): Promise<void> {
   await page.mouse.move(1, 1);
-  await page.waitForFunction(() => Array.from(document.querySelectorAll('.red-ui-popover')).every((e) => (e as HTMLElement).getClientRects().length === 0), undefined, { timeout: 3000 }).catch(() => undefined);
+  await page.waitForFunction(() => Array.from(document.querySelectorAll('.red-ui-popover')).every((e) => (e as HTMLElement).getClientRects().length === 0), undefined, { timeout: 1500, polling: 50 }).catch(() => undefined);
 }
 
 /** Cancels whatever dialogs are open (after a failed test, so the next starts on the workspace). */
@@ -207,11 +207,12 @@ export async function openNode(page: Page, id: string, ready: string): Promise<v
     const z = RED.nodes.node(nid).z;
     if (RED.workspaces.active() !== z) RED.workspaces.show(z);
   }, id);
-  await page.locator(`g.red-ui-flow-node[id="${id}"]`).dblclick();
+  // the node's body: the group's box also holds its status text, whose middle can be a wire
+  await page.locator(`g.red-ui-flow-node[id="${id}"] > rect.red-ui-flow-node`).dblclick();
   await page.waitForSelector(ready, { state: 'attached' });
   // the tray slides in: wait until it stands
   await page.waitForFunction(() => !document.querySelector('.red-ui-tray.red-ui-tray-opening'), undefined, { timeout: 5000 }).catch(() => undefined);
-  await page.waitForTimeout(300);
+  await page.waitForTimeout(100);
 }
 
 /** Closes the dialog with Cancel or Done and waits until it is gone. */
