@@ -117,14 +117,18 @@ for (const rt of runtimes()) {
       else if (dir) fs.rmSync(dir, { recursive: true, force: true });
     });
 
+    /** Every test ends without a page error or console error (each test checks its own). */
+    const noPageErrors = () => {
+      const seen = errors.splice(0);
+      expect(seen, seen.join('\n')).to.deep.equal([]);
+    };
     afterEach(async function () {
       if (this.currentTest?.state === 'failed') {
         await shot(`failed-${this.currentTest.title.split(':')[0].replace(/\W+/g, '-')}`);
         await cancelAll(page);
+        errors.splice(0); // reported by the failed test, if it got as far
       }
-      // every test ends without a page error
-      const seen = errors.splice(0);
-      expect(seen, seen.join('\n')).to.deep.equal([]);
+      noPageErrors();
     });
 
     it('feature window: each window kind and type shows its rows (one Hop row), bad values say why', async () => {
@@ -166,10 +170,35 @@ for (const rt of runtimes()) {
         const n = await nodeState(page, id);
         expect(n, from).to.include({ valid: true }).and.have.nested.include({ 'props.windowKind': 'time', 'props.duration': '2000', 'props.hopMs': '500' });
       }
+      noPageErrors();
+    });
+
+    it('validator messages come in the editor\'s language (German)', async () => {
+      const de = await browser.newPage({ viewport: { width: 1500, height: 1000 }, locale: 'de-DE' });
+      const deErrors = watchErrors(de);
+      try {
+        await de.goto(red.url);
+        await de.waitForSelector(`g.red-ui-flow-node[id="${DEMO.window}"]`, { timeout: 30000 });
+        await openNode(de, DEMO.window, '#node-input-windowKind');
+        await de.selectOption('#node-input-windowType', 'sliding');
+        await enter(de, '#node-input-hop', '0');
+        const deCommon = (JSON.parse(fs.readFileSync(path.join(root, 'locales', 'de', 'mlops-common.json'), 'utf8')) as Catalog).validate;
+        expect(await hoverMessage(de, '#node-input-hop')).to.equal(fill(deCommon.range, { min: 1, max: 4194304 }));
+        await closeDialog(de, 'cancel');
+        expect(deErrors, deErrors.join('\n')).to.deep.equal([]);
+      } finally {
+        await de.close();
+      }
     });
 
     it('onnx infer: the threshold row only for labels, bad values say why, no inspect after the dialog closed', async () => {
       for (const [id, from] of [[DEMO.infer, 'demo flow'], [await dragFromPalette(page, 'mlops-onnx-infer', { x: 700, y: 600 }), 'palette']] as const) {
+        // a path typed, and the dialog cancelled before the inspection's timer fires
+        await openNode(page, id, '#node-input-modelPath');
+        await page.locator('#node-input-modelPath').fill('models/bearing-fault.onnx');
+        await page.locator('#node-dialog-cancel').click();
+        await page.waitForTimeout(800);
+        expect(errors, 'after cancel').to.deep.equal([]);
         await openNode(page, id, '#node-input-modelPath');
         for (const output of ['score', 'label', 'vector'] as const) {
           await page.selectOption('#node-input-output', output);
@@ -183,11 +212,7 @@ for (const rt of runtimes()) {
         await enter(page, '#node-input-threshold', 'half');
         expect(await hoverMessage(page, '#node-input-threshold')).to.equal(common.number);
         await shot(`onnx-infer-${from.replace(' ', '-')}`);
-        // a path typed, and the dialog cancelled before the inspection's timer fires
-        await page.locator('#node-input-modelPath').fill('models/bearing-fault.onnx');
-        await page.locator('#node-dialog-cancel').click();
-        await page.waitForTimeout(800);
-        expect(errors, 'after cancel').to.deep.equal([]);
+        await closeDialog(page, 'cancel');
         // the same on save, and the model it shows
         await openNode(page, id, '#node-input-modelPath');
         await page.locator('#node-input-modelPath').fill('models/bearing-fault.onnx');
@@ -197,6 +222,7 @@ for (const rt of runtimes()) {
         await page.waitForTimeout(800);
         expect(await nodeState(page, id), from).to.include({ valid: true });
       }
+      noPageErrors();
     });
 
     it('drift detect: each mode, baseline source and test shows its rows; warn share above drift share is flagged', async () => {
@@ -232,9 +258,10 @@ for (const rt of runtimes()) {
         await closeDialog(page, 'ok');
         expect(await nodeState(page, id), from).to.include({ valid: true }).and.have.nested.include({ 'props.warnShare': '0.3' });
       }
+      noPageErrors();
     });
 
-    it('drift detect: the chart shows how far a window moved from its reference; whole numbers print as such', async () => {
+    it('drift detect: the chart shows how far a window moved from its reference', async () => {
       await openNode(page, LEARNED, '#node-input-mode');
       await page.waitForSelector('#mlops-drift-report svg.mlops-drift-chart', { timeout: 15000 });
       await shot('drift-moved-far');
@@ -252,12 +279,17 @@ for (const rt of runtimes()) {
       expect(await page.locator('#mlops-drift-report .mlops-drift-outside').innerText()).to.match(/^\d+(\.\d+)? × /);
       expect(await page.locator('#mlops-drift-report .mlops-drift-current-range').innerText()).to.match(/ 49\d\d(\.\d)? … 50\d\d(\.\d)?$/);
       await closeDialog(page, 'cancel');
+      noPageErrors();
+    });
+
+    it('drift detect: whole numbers in a report print as such (width=641, not 641.000)', async () => {
       await openNode(page, STREAM, '#node-input-mode');
       await page.waitForSelector('#mlops-drift-report .mlops-drift-state', { timeout: 15000 });
       const head = await page.locator('#mlops-drift-report').innerText();
       expect(head).to.match(/\bwidth=\d+\b(?!\.)/);
       expect(head).to.not.match(/=\d+\.000\b/);
       await closeDialog(page, 'cancel');
+      noPageErrors();
     });
 
     it('opcua read: subscribe and read show their rows, each channel row is checked, a late browse answer is harmless', async function () {
@@ -321,6 +353,7 @@ for (const rt of runtimes()) {
       expect((await answer).status()).to.equal(502);
       await page.waitForTimeout(300);
       expect(errors, 'after the late browse answer').to.deep.equal([]);
+      noPageErrors();
     });
 
     it('opcua endpoint: security and user rows follow the dialog, fresh and from the demo flow', async () => {
@@ -346,6 +379,7 @@ for (const rt of runtimes()) {
         await closeDialog(page, 'cancel', true);
         await closeDialog(page, 'cancel');
       }
+      noPageErrors();
     });
   });
 }
