@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Build: compile the TypeScript with tsc, then put each node's .html, the icons/ and the
+// Build: compile the TypeScript with tsc, then put each node's and plugin's .html, the icons/ and the
 // locales/ folders beside the compiled JavaScript, where Node-RED looks for them. The shared
 // catalog locales/<lang>/mlops-common.json is merged into every node's catalog (Node-RED loads
 // one catalog per node file), so runtime and editor find "mlops-common.*" keys from any node;
@@ -16,8 +16,10 @@ const COMMON = 'mlops-common';
 fs.rmSync(path.join(root, 'dist'), { recursive: true, force: true });
 execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json')], { stdio: 'inherit' });
 
-for (const f of fs.readdirSync(path.join(root, 'nodes'))) {
-  if (f.endsWith('.html')) fs.copyFileSync(path.join(root, 'nodes', f), path.join(out, f));
+for (const dir of ['nodes', 'plugins']) {
+  for (const f of fs.readdirSync(path.join(root, dir))) {
+    if (f.endsWith('.html')) fs.copyFileSync(path.join(root, dir, f), path.join(root, 'dist', dir, f));
+  }
 }
 fs.cpSync(path.join(root, 'icons'), path.join(out, 'icons'), { recursive: true });
 for (const lang of fs.readdirSync(path.join(root, 'locales'))) {
