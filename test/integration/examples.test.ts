@@ -1,7 +1,8 @@
 /**
  * The flows under Menu → Import → Examples → @edge-mlops/node-red-mlops, as a user gets them:
  * the package installed into a Node-RED user directory from exactly the files `npm pack` ships
- * (node_modules/@edge-mlops/node-red-mlops; its dependencies linked to this checkout's), a real
+ * (node_modules/@edge-mlops/node-red-mlops; dist/ from MLOPS_TEST_DIST when set; its
+ * dependencies linked to this checkout's), a real
  * Node-RED process, each example fetched from the editor's examples library and deployed, its
  * inject nodes pressed through the editor's endpoint, and what the debug sidebar and the node
  * statuses show read from the editor's websocket. opcua read runs against a real node-opcua
@@ -10,16 +11,15 @@
  * Needs dist/ (`npm run build`; `npm test` builds first).
  */
 import { expect } from 'chai';
-import { execFileSync, spawn, type ChildProcess } from 'child_process';
-import { chromium } from 'playwright-core';
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as path from 'path';
 import jsonata from 'jsonata';
 import { startSimulator, type Simulator } from '../../scripts/simulator/server';
+import { CHROMIUM, launchChromium, watchErrors } from '../support/browser';
 import { sleep, tmpDir, waitFor } from '../support/red';
+import { distRoot, freePort, root, startRedProcess, type RedProcess } from '../support/red-process';
 
-const root = path.resolve(__dirname, '..', '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { name: string; 'node-red': { nodes: Record<string, string> } };
 /** Where Manage palette installs the package, relative to the user directory. */
 const INSTALLED = `node_modules/${pkg.name}`;
@@ -35,21 +35,9 @@ function packedFiles(): string[] {
   return info.files.map((f) => f.path);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 /** Node types of Node-RED's core that the examples may use. */
 const CORE_TYPES = ['tab', 'comment', 'inject', 'function', 'debug', 'change', 'delay', 'catch'];
 const CONFIG_TYPES = ['mlops-opcua-endpoint'];
-const CHROMIUM = '/usr/bin/chromium'; // Debian's chromium; npm test installs it
 
 describe('the shipped examples, statically', () => {
   let packed: string[];
@@ -153,56 +141,30 @@ interface WsLike {
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const WebSocket = require('ws') as new (url: string) => WsLike;
 
-/** A Node-RED process with the package installed as `npm pack` ships it. */
+/** A Node-RED process with the package installed as `npm pack` ships it, and the editor's view of it. */
 class Runtime {
   readonly debug: Debug[] = [];
   readonly status = new Map<string, Array<{ text?: string; fill?: string }>>();
-  log = '';
-  private child?: ChildProcess;
+  private red?: RedProcess;
   private ws?: WsLike;
-  url = '';
+  /** Where the log of the current example starts. */
+  private logFrom = 0;
 
   constructor(readonly userDir: string, private readonly env: Record<string, string>) {}
 
-  install(files: string[]): void {
-    const dir = path.join(this.userDir, INSTALLED);
-    for (const f of files) {
-      fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
-      fs.copyFileSync(path.join(root, f), path.join(dir, f));
-    }
-    // the dependencies npm would install beside it
-    fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
-    fs.writeFileSync(path.join(this.userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', private: true, dependencies: { [pkg.name]: '*' } }));
-    fs.writeFileSync(path.join(this.userDir, 'flows.json'), '[]');
+  get url(): string {
+    return this.red?.url ?? '';
   }
 
-  async start(): Promise<void> {
-    const port = await freePort();
-    this.url = `http://127.0.0.1:${port}`;
-    const settings = path.join(this.userDir, 'settings.js');
-    fs.writeFileSync(
-      settings,
-      `module.exports = ${JSON.stringify({
-        uiHost: '127.0.0.1',
-        uiPort: port,
-        flowFile: 'flows.json',
-        credentialSecret: false,
-        diagnostics: { enabled: false },
-        runtimeState: { enabled: false },
-        telemetry: { enabled: false },
-        externalModules: { autoInstall: false },
-        logging: { console: { level: 'info', metrics: false, audit: false } },
-        editorTheme: { tours: false, projects: { enabled: false } },
-      })};\n`,
-    );
-    this.child = spawn(process.execPath, [require.resolve('node-red/red.js'), '--settings', settings, '--userDir', this.userDir], {
-      env: { ...process.env, ...this.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child.stdout!.on('data', (d: Buffer) => (this.log += d.toString()));
-    this.child.stderr!.on('data', (d: Buffer) => (this.log += d.toString()));
-    await waitFor('Node-RED to start', () => (this.child?.exitCode !== null ? (() => { throw new Error(`Node-RED exited:\n${this.log}`); })() : /Started flows/.test(this.log) || undefined), 60000, 100);
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/comms`);
+  /** Node-RED's output since the last import. */
+  get log(): string {
+    return this.red?.log().slice(this.logFrom) ?? '';
+  }
+
+  /** Starts Node-RED with the package's `files` installed and no flows, and subscribes to the debug sidebar and the node statuses. */
+  async start(files: string[]): Promise<void> {
+    this.red = await startRedProcess(this.userDir, [], { env: this.env, files });
+    const ws = new WebSocket(`${this.red.url.replace(/^http/, 'ws')}/comms`);
     await new Promise<void>((resolve, reject) => {
       ws.on('open', () => resolve());
       ws.on('error', reject);
@@ -235,13 +197,7 @@ class Runtime {
 
   async stop(): Promise<void> {
     this.ws?.close();
-    const child = this.child;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    child.kill('SIGINT');
-    const t = setTimeout(() => child.kill('SIGKILL'), 10000);
-    await exited;
-    clearTimeout(t);
+    await this.red?.stop();
   }
 
   async json<T>(p: string, init?: RequestInit): Promise<T> {
@@ -256,7 +212,7 @@ class Runtime {
     const flow = await this.json<FlowNode[]>(`/library/examples/flows/${pkg.name}/${name}`);
     this.debug.length = 0;
     this.status.clear();
-    this.log = '';
+    this.logFrom = this.red!.log().length;
     await this.json('/flows', { method: 'POST', body: JSON.stringify(flow), headers: { 'Node-RED-Deployment-Type': 'full' } });
     return flow;
   }
@@ -289,14 +245,13 @@ describe('the shipped examples in a real Node-RED, installed as npm pack ships t
   before(async function () {
     this.timeout(120000);
     for (const f of Object.values(pkg['node-red'].nodes)) {
-      expect(fs.existsSync(path.join(root, f)), `${f} is missing: run \`npm run build\` first`).to.equal(true);
+      expect(fs.existsSync(path.join(distRoot(), path.relative('dist', f))), `${f} is missing: run \`npm run build\` first`).to.equal(true);
     }
     dir = tmpDir('examples');
     serverPki = tmpDir('examples-server-pki');
     sim = await startSimulator({ port: await freePort(), host: '127.0.0.1', tickMs: 50, quiet: true, pkiFolder: serverPki });
     red = new Runtime(dir, { MLOPS_OPCUA_ENDPOINT: sim.endpointUrl });
-    red.install(packedFiles());
-    await red.start();
+    await red.start(packedFiles());
   });
 
   after(async () => {
@@ -316,12 +271,10 @@ describe('the shipped examples in a real Node-RED, installed as npm pack ships t
     this.timeout(90000);
     await red.json('/flows', { method: 'POST', body: '[]', headers: { 'Node-RED-Deployment-Type': 'full' } });
     expect(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`).to.equal(true);
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-      const errors: string[] = [];
-      page.on('pageerror', (e) => errors.push(e.message));
-      page.on('console', (m) => m.type() === 'error' && !/net::ERR_/.test(m.text()) && errors.push(m.text()));
+      const errors = watchErrors(page);
       await page.goto(red.url);
       await page.waitForSelector('.red-ui-palette-node[data-palette-type="mlops-opcua-read"]', { timeout: 30000 });
       for (const name of EXAMPLES) {
