@@ -76,7 +76,7 @@ export interface Runtime {
 }
 export type MissingRuntime = Pick<Runtime, 'name' | 'on'> & { /** The files that are not there. */ missing: string[] };
 
-export const NODE_RED_4: Runtime = { name: 'Node-RED 4', on: 'this Node.js', node: process.execPath, red: require.resolve('node-red/red.js') };
+const NODE_RED_4: Runtime = { name: 'Node-RED 4', on: 'this Node.js', node: process.execPath, red: require.resolve('node-red/red.js') };
 
 /** Node-RED 4 on this Node.js, and Node-RED 5 on Node.js 24 when `npm run compat:install` put it in .compat/. */
 export function runtimes(): Array<Runtime | MissingRuntime> {
@@ -94,7 +94,7 @@ export function runtimes(): Array<Runtime | MissingRuntime> {
  * package.json and `files` (further files of the checkout, relative to it; entries under dist/
  * are covered by the copy of dist/); its dependencies are the checkout's. Fails when dist/ is missing.
  */
-export function installPackage(userDir: string, files: string[] = []): void {
+function installPackage(userDir: string, files: string[] = []): void {
   const dist = distRoot();
   if (!fs.existsSync(path.join(dist, 'nodes', 'mlops-opcua-endpoint.js'))) throw new Error(`${dist} is missing: run \`npm run build\` first (npm test does)`);
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { name: string };
