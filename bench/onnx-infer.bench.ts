@@ -20,6 +20,7 @@ import * as ort from 'onnxruntime-node';
 import helper from 'node-red-node-test-helper';
 import { largeModel, mlpModel, writeModel } from '../test/support/onnx-models';
 import inferNode = require('../nodes/mlops-onnx-infer');
+import { unspy } from './support/unspy';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlops-onnx-bench-'));
@@ -66,19 +67,9 @@ async function inNodeRed(opts: { rows: number; window: number; direct: boolean; 
     { id: 'out', type: 'helper' },
   ];
   await helper.load(inferNode, flow as Parameters<typeof helper.load>[1]);
-  // The helper wraps Node.prototype.send/status/log... in sinon spies that record every call
-  // (about 100 µs per send here): test-harness cost, not Node-RED's. Put the originals back.
-  const h = helper as unknown as { _sandbox: { restore(): void }; _logSpy?: { restore(): void }; _NodePrototype: Record<string, { callCount?: number }> };
-  h._sandbox.restore();
   const n = helper.getNode('n') as unknown as AnyNode;
   const out = helper.getNode('out') as unknown as AnyNode;
-  // ... and the copies the node instances hold.
-  for (const node of [n, out] as unknown as Array<Record<string, { callCount?: number }>>) {
-    for (const m of ['log', 'status', 'warn', 'error', 'debug', 'trace', 'send']) {
-      if (Object.prototype.hasOwnProperty.call(node, m) && node[m]?.callCount !== undefined) delete node[m];
-    }
-  }
-  if ((n as unknown as { send: { callCount?: number } }).send.callCount !== undefined) throw new Error('send is still a spy');
+  unspy(helper, [n, out]);
   // The first message waits for the model to load.
   await new Promise<void>((resolve) => {
     const first = () => {

@@ -20,6 +20,7 @@ import * as path from 'path';
 import helper from 'node-red-node-test-helper';
 import { mlpModel, writeModel } from '../test/support/onnx-models';
 import inferNode = require('../nodes/mlops-onnx-infer');
+import { unspy } from './support/unspy';
 
 const TARGET_MB = 50;
 const WARMUP = 10;
@@ -61,18 +62,9 @@ async function main(): Promise<void> {
     { id: 'out', type: 'helper' },
   ];
   await helper.load(inferNode, flow as Parameters<typeof helper.load>[1]);
-  // The helper's sinon spies record every call of every node (their arguments grow with each
-  // message): harness memory, not the node's. Put the originals back, also on the instances.
-  const h = helper as unknown as { _sandbox: { restore(): void }; _logSpy?: { restore(): void } };
-  h._logSpy?.restore();
-  h._sandbox.restore();
   const n = helper.getNode('n') as unknown as AnyNode;
   const out = helper.getNode('out') as unknown as AnyNode;
-  for (const node of [n, out] as unknown as Array<Record<string, { callCount?: number }>>) {
-    for (const m of ['log', 'status', 'warn', 'error', 'debug', 'trace', 'send']) {
-      if (Object.prototype.hasOwnProperty.call(node, m) && node[m]?.callCount !== undefined) delete node[m];
-    }
-  }
+  unspy(helper, [n, out]);
   let loads = 0;
   const errors: string[] = [];
   const log = n.log;
