@@ -8,7 +8,6 @@ import { texts } from './lib/node-red/i18n';
 import { resolveUserPath } from './lib/node-red/paths';
 import { OpcuaConnection, type EndpointConfigNode, type StateInfo } from './lib/opcua/connection';
 import { browseChildren, OBJECTS_FOLDER } from './lib/opcua/browse';
-import { problemsText } from './lib/opcua/errors';
 import { DEFAULT_PKI_FOLDER, endpointOptions, errorBody, pkiReply, testReply, trustReply, type EndpointCredentials, type EndpointSettings, type Reply } from './lib/opcua/admin';
 
 type EndpointDef = NodeDef & EndpointSettings;
@@ -20,7 +19,7 @@ const STORED_PASSWORD = '__PWRD__';
 
 export = function (RED: NodeAPI) {
   const tx = texts(RED, 'mlops-opcua-endpoint');
-  const text = (e: unknown) => problemsText(tx.errorText, e);
+  const text = tx.errorText; // every problem of a CodedErrors, each translated
   const pkiFolderOf = (def: EndpointSettings) => resolveUserPath(RED, def.pkiFolder?.trim() || DEFAULT_PKI_FOLDER);
 
   function MlopsOpcuaEndpoint(this: EndpointNode, config: EndpointDef) {

@@ -4,11 +4,11 @@
  */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import type { CodedError } from './lib/node-red/errors';
-import { texts, type Texts } from './lib/node-red/i18n';
+import { texts } from './lib/node-red/i18n';
 import { refuseInput, settle } from './lib/node-red/node';
 import { ThrottledStatus, type StatusShape } from './lib/node-red/status';
 import type { EndpointConfigNode, StateInfo } from './lib/opcua/connection';
-import { firstLine, problemsText, readError } from './lib/opcua/errors';
+import { firstLine, readError } from './lib/opcua/errors';
 import { ChannelSubscription, parseChannels, readOnce, settingsFromConfig, type ChannelSpec, type SubscriptionSettings } from './lib/opcua/reader';
 
 interface ReadDef extends NodeDef {
@@ -25,9 +25,7 @@ interface ReadDef extends NodeDef {
 type EndpointNode = Node & EndpointConfigNode;
 
 export = function (RED: NodeAPI) {
-  const base = texts(RED, 'mlops-opcua-read');
-  // every problem of a list (all bad channels), not only the first
-  const tx: Texts = { ...base, errorText: (e) => problemsText(base.errorText, e), toError: (e) => new Error(problemsText(base.errorText, e)) };
+  const tx = texts(RED, 'mlops-opcua-read');
 
   function MlopsOpcuaRead(this: Node, config: ReadDef) {
     RED.nodes.createNode(this, config);

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { plainValue, qualityOf, timestampOf, toSample } from '../../nodes/lib/opcua/convert';
 import { assembleSamples, parseChannels, settingsFromConfig, validateSettings, DEFAULT_SETTINGS } from '../../nodes/lib/opcua/reader';
 import { classifyError, validateEndpointOptions, OpcuaConnection } from '../../nodes/lib/opcua/connection';
-import { OpcuaProblems, problemsText } from '../../nodes/lib/opcua/errors';
+import { CodedErrors } from '../../nodes/lib/node-red/errors';
 import { probeKind } from '../../nodes/lib/opcua/probe';
 import { CodedError, isCoded } from '../../nodes/lib/node-red/errors';
 import { texts } from '../../nodes/lib/node-red/i18n';
@@ -63,11 +63,11 @@ describe('opcua lib: channels and settings', () => {
 
   it('rejects bad NodeIds, duplicate names and empty lists with coded errors, every problem named, in German too', () => {
     const err = (() => { try { parseChannels([{ name: 'a', nodeId: 'ns=x;q=1' }, { name: 'b', nodeId: '' }]); } catch (e) { return e; } })();
-    expect(err).to.be.instanceOf(OpcuaProblems);
-    expect((err as OpcuaProblems).problems.map((p) => p.code)).to.deep.equal(['channelBadNodeId', 'channelNoNodeId']);
-    expect((err as OpcuaProblems).problems[0].params).to.deep.equal({ channel: 1, nodeId: 'ns=x;q=1' });
+    expect(err).to.be.instanceOf(CodedErrors);
+    expect((err as CodedErrors).problems.map((p) => p.code)).to.deep.equal(['channelBadNodeId', 'channelNoNodeId']);
+    expect((err as CodedErrors).problems[0].params).to.deep.equal({ channel: 1, nodeId: 'ns=x;q=1' });
     const de = german('mlops-opcua-read');
-    expect(problemsText(de.errorText, err)).to.equal('Kanal 1: "ns=x;q=1" ist keine gültige NodeId (erwartet z. B. "ns=1;s=Machine1.Speed" oder "ns=2;i=1001"); Kanal 2: eine NodeId wie "ns=1;s=Machine1.Speed" ist nötig');
+    expect(de.errorText(err)).to.equal('Kanal 1: "ns=x;q=1" ist keine gültige NodeId (erwartet z. B. "ns=1;s=Machine1.Speed" oder "ns=2;i=1001"); Kanal 2: eine NodeId wie "ns=1;s=Machine1.Speed" ist nötig');
     expect(de.errorText(err)).to.match(/^Kanal 1: "ns=x;q=1" ist keine gültige NodeId/); // one text where one fits
 
     expect(() => parseChannels([{ name: 'a', nodeId: 'ns=x;q=1' }])).to.throw(/not a valid NodeId.*expected/);
@@ -129,7 +129,7 @@ describe('opcua lib: endpoint options', () => {
     expect(de.errorText(p[0])).to.equal('die Endpunkt-URL muss wie opc.tcp://host:4840/pfad (oder opc.tcp://[::1]:4840) aussehen, erhalten: "http://x"');
     expect(() => new OpcuaConnection({ ...base, securityMode: 'Bogus' as never })).to.throw(/security mode must be one of/);
     const several = (() => { try { new OpcuaConnection({ ...base, endpointUrl: 'x', pkiFolder: '' }); } catch (e) { return e; } })();
-    expect(problemsText(de.errorText, several)).to.match(/^die Endpunkt-URL .*; ein PKI-Ordner ist nötig$/);
+    expect(de.errorText(several)).to.match(/^die Endpunkt-URL .*; ein PKI-Ordner ist nötig$/);
   });
   it('has every code it throws in both catalogs, with the same placeholders', () => {
     for (const ns of ['mlops-opcua-endpoint', 'mlops-opcua-read']) {

@@ -19,6 +19,19 @@ export class CodedError extends Error {
 }
 
 /**
+ * Several problems at once (every bad channel, every bad option): counts as its first problem
+ * where one code is needed; the i18n helper's text names every one of them, each translated.
+ */
+export class CodedErrors extends CodedError {
+  constructor(readonly problems: CodedError[]) {
+    super(problems[0].code, problems[0].params, problems.map((p) => p.message).join('; '), problems[0].catalog);
+  }
+}
+
+/** One problem as it is, several as one CodedErrors. */
+export const oneOrAll = (problems: CodedError[]): CodedError => (problems.length === 1 ? problems[0] : new CodedErrors(problems));
+
+/**
  * `err` with `cause` as its cause: where `err` has a `reason` parameter, the i18n helper fills it
  * with the cause's translated text (so a wrapped coded error stays in the user's language).
  */

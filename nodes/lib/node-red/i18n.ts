@@ -4,7 +4,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { COMMON, isCoded, type Params } from './errors';
+import { CodedErrors, COMMON, isCoded, type Params } from './errors';
 
 /** The en-US catalogs, beside the sources (locales/) or the build (dist/nodes/locales/). */
 const LOCALES = [path.resolve(__dirname, '../../../locales/en-US'), path.resolve(__dirname, '../../locales/en-US')];
@@ -61,6 +61,7 @@ export function texts(RED: Catalog, ns: string): Texts {
     return text && text !== fullKey && !text.endsWith(`:${fullKey}`) ? text : english(fullKey, vars) ?? fallback ?? fullKey;
   };
   const errorText = (e: unknown): string => {
+    if (e instanceof CodedErrors) return e.problems.map(errorText).join('; ');
     if (isCoded(e)) {
       const cause = (e as { cause?: unknown }).cause;
       const params = isCoded(cause) && 'reason' in e.params ? { ...e.params, reason: errorText(cause) } : e.params;

@@ -42,7 +42,7 @@ export const DEFAULT_SETTINGS: SubscriptionSettings = { samplingIntervalMs: 100,
 /**
  * Parses channels from the editor (an array of {name, nodeId}) or from text lines
  * "name = nodeId" / bare "nodeId" (the name then is the NodeId's identifier).
- * Throws a coded error naming every problem (OpcuaProblems when there are several).
+ * Throws a coded error naming every problem (CodedErrors when there are several).
  */
 export function parseChannels(input: unknown): ChannelSpec[] {
   let list: Array<{ name?: unknown; nodeId?: unknown }>;
