@@ -7,10 +7,11 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { isModelMessage } from './lib/messages';
 import { refuseInput } from './lib/node-red/node';
 import { texts } from './lib/node-red/i18n';
-import { pathResolver } from './lib/node-red/paths';
+import { pathResolver, userDir } from './lib/node-red/paths';
 import { ThrottledStatus } from './lib/node-red/status';
 import { SessionHost } from './lib/onnx/host';
-import { InferStatus, inspectModel, modelLabel, parseInferConfig, prediction, type InferConfig, type RawInferConfig } from './lib/onnx/infer';
+import { setModelFileLimits } from './lib/onnx/model-file';
+import { InferStatus, inspectModel, modelLabel, userDirModel, parseInferConfig, prediction, type InferConfig, type RawInferConfig } from './lib/onnx/infer';
 
 const NS = 'mlops-onnx-infer';
 const CLOSE_GRACE_MS = 3000;
@@ -19,6 +20,12 @@ export = function (RED: NodeAPI) {
   const resolvePath = pathResolver(RED);
   const tx = texts(RED, NS);
   const { t } = tx;
+  // Model files: at most settings.mlopsModelMaxBytes bytes (default 2 GiB), read within
+  // settings.mlopsModelReadTimeoutMs (default 30 s), for every reader in this process.
+  const settings = RED.settings as unknown as { mlopsModelMaxBytes?: unknown; mlopsModelReadTimeoutMs?: unknown };
+  const setting = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : undefined);
+  const maxModelBytes = setting(settings.mlopsModelMaxBytes);
+  setModelFileLimits({ maxBytes: maxModelBytes, timeoutMs: setting(settings.mlopsModelReadTimeoutMs) });
 
   function MlopsOnnxInfer(this: Node, def: NodeDef & RawInferConfig) {
     RED.nodes.createNode(this, def);
@@ -30,7 +37,7 @@ export = function (RED: NodeAPI) {
       refuseInput(node, tx, e);
       return;
     }
-    const host = new SessionHost(config.host);
+    const host = new SessionHost({ ...config.host, maxModelBytes: maxModelBytes ? Math.floor(maxModelBytes) : undefined });
     const view = new InferStatus(host, t);
     const status = new ThrottledStatus(node, () => view.render(), 1000);
 
@@ -103,10 +110,13 @@ export = function (RED: NodeAPI) {
   RED.httpAdmin.get(`/${NS}/inspect`, RED.auth.needsPermission(`${NS}.read`), (req, res) => {
     const raw = typeof req.query.path === 'string' ? req.query.path.trim() : '';
     if (!raw) return void res.status(400).json({ error: t('errors.modelPath') });
-    const file = resolvePath(raw);
-    inspectModel(file).then(
-      (info) => res.json(info),
-      (e: { code?: string }) => res.status(e.code === 'modelCorrupt' ? 422 : 404).json({ error: tx.errorText(e), path: file }),
-    );
+    // Only model files under the user directory, named relative to it (never the absolute path).
+    const status: Record<string, number> = { modelOutsideUserDir: 403, modelNotFound: 404, modelRead: 404, modelCorrupt: 422, modelNotFile: 422, modelTooLarge: 413, modelReadTimeout: 504 };
+    userDirModel(raw, userDir(RED))
+      .then(({ file, rel }) => inspectModel(file, rel))
+      .then(
+        (info) => res.json(info),
+        (e: { code?: string }) => res.status(status[e.code ?? ''] ?? 500).json({ error: tx.errorText(e), path: raw }),
+      );
   });
 };

@@ -373,14 +373,70 @@ describe('mlops-onnx-infer node (real onnxruntime sessions)', function () {
   });
 
   it('the inspect endpoint shows inputs, outputs and metadata without loading a session', async () => {
-    await load({ modelPath: '' });
-    const res = await helper.request().get('/mlops-onnx-infer/inspect').query({ path: mlp }).expect(200);
-    expect(res.body.inputs).to.deep.equal([{ name: 'x', type: 'float32', shape: ['batch', 24] }]);
-    expect(res.body.outputs).to.deep.equal([{ name: 'y', type: 'float32', shape: ['batch', 1] }]);
-    expect(res.body.metadata).to.include({ name: 'mlp', version: '1.0', features: 24 });
-    await helper.request().get('/mlops-onnx-infer/inspect').query({ path: corrupt }).expect(422);
-    await helper.request().get('/mlops-onnx-infer/inspect').query({ path: path.join(dir, 'nope.onnx') }).expect(404);
-    await helper.request().get('/mlops-onnx-infer/inspect').expect(400);
+    helper.settings({ userDir: dir });
+    try {
+      await load({ modelPath: '' });
+      const res = await helper.request().get('/mlops-onnx-infer/inspect').query({ path: 'mlp.onnx' }).expect(200);
+      expect(res.body.inputs).to.deep.equal([{ name: 'x', type: 'float32', shape: ['batch', 24] }]);
+      expect(res.body.outputs).to.deep.equal([{ name: 'y', type: 'float32', shape: ['batch', 1] }]);
+      expect(res.body.metadata).to.include({ name: 'mlp', version: '1.0', features: 24 });
+      expect(res.body.path).to.equal('mlp.onnx');
+      // An absolute path inside the user directory is answered with the path relative to it.
+      expect((await helper.request().get('/mlops-onnx-infer/inspect').query({ path: mlp }).expect(200)).body.path).to.equal('mlp.onnx');
+      const bad = await helper.request().get('/mlops-onnx-infer/inspect').query({ path: 'corrupt.onnx' }).expect(422);
+      expect(JSON.stringify(bad.body)).to.not.include(dir);
+      const nope = await helper.request().get('/mlops-onnx-infer/inspect').query({ path: 'nope.onnx' }).expect(404);
+      expect(JSON.stringify(nope.body)).to.not.include(dir);
+      await helper.request().get('/mlops-onnx-infer/inspect').expect(400);
+    } finally {
+      helper.settings({});
+    }
+  });
+
+  it('the inspect endpoint reads only model files under the user directory and never names the directory', async () => {
+    const user = path.join(dir, 'user');
+    fs.mkdirSync(path.join(user, 'models'), { recursive: true });
+    fs.copyFileSync(mlp, path.join(user, 'models', 'mlp.onnx'));
+    fs.symlinkSync(mlp, path.join(user, 'models', 'out.onnx'));
+    fs.symlinkSync('/dev/zero', path.join(user, 'zero.onnx'));
+    fs.symlinkSync('/etc', path.join(user, 'etc'));
+    helper.settings({ userDir: user });
+    try {
+      await load({ modelPath: '' });
+      const get = (p: string) => helper.request().get('/mlops-onnx-infer/inspect').query({ path: p });
+      expect((await get('models/mlp.onnx').expect(200)).body.path).to.equal(path.join('models', 'mlp.onnx'));
+      // Outside: absolute paths, `..` escapes, symbolic links leading out; existing or not, the same answer.
+      const answers = new Set<string>();
+      for (const p of ['/etc/passwd', '/root/.ssh/id_rsa', '/root', '/dev/zero', '../mlp.onnx', 'models/../../mlp.onnx', 'models/out.onnx', 'zero.onnx', 'etc/passwd', mlp]) {
+        const r = await get(p);
+        expect(r.status, p).to.equal(403);
+        expect(JSON.stringify(r.body), p).to.not.include(user);
+        answers.add(r.body.error.replace(p, '<p>'));
+      }
+      expect([...answers]).to.deep.equal(['only model files in the Node-RED user directory can be inspected, got <p>']);
+    } finally {
+      helper.settings({});
+    }
+  });
+
+  it('/dev/zero and a FIFO as msg.model.path fail their message at once; later models still load', async () => {
+    const fifo = path.join(dir, 'model.fifo');
+    fs.rmSync(fifo, { force: true });
+    require('child_process').execFileSync('mkfifo', [fifo]);
+    const { n, got, errs } = await load({ modelPath: modelA });
+    const rss0 = process.memoryUsage().rss;
+    n.receive({ model: { path: '/dev/zero' } });
+    n.receive({ model: { path: fifo } });
+    n.receive({ model: { path: modelB } });
+    await waitFor('two failed model messages', () => (errs.length >= 2 ? true : undefined), 10000);
+    expect(errs[0].error.message).to.match(/\/dev\/zero.*not a regular file \(character device\)/);
+    expect(errs[1].error.message).to.match(/model\.fifo.*not a regular file \(FIFO\)/);
+    expect(process.memoryUsage().rss - rss0).to.be.below(500 * 1024 * 1024);
+    await waitFor('model B loaded', () => n.log.args.find((a) => /model sum B loaded/.test(String(a[0]))), 10000);
+    n.receive({ payload: X });
+    await waitFor('one output', () => got[0]);
+    expect(got[0].payload).to.be.closeTo(2000 + SUM, 1e-3);
+    expect(errs).to.have.length(2);
   });
 });
 

@@ -51,6 +51,10 @@ export interface HostOptions {
   direct?: 'auto' | 'never' | 'always';
   /** Longest measured batch-1 run (ms) for the direct path (default 0.2; a 64-row run must stay under 1 ms too). */
   directMaxRunMs?: number;
+  /** Longest load (read, check, session, probe) in ms before it fails (default 120 000): a hung mount fails its own load, the next one proceeds. */
+  loadTimeoutMs?: number;
+  /** Largest model file read (bytes; default: the reader's, 2 GiB). */
+  maxModelBytes?: number;
 }
 
 /** What to load: a path, with what a model message says about it. */
@@ -60,6 +64,8 @@ export interface LoadRequest {
   version?: string;
   /** "sha256:<hex>": checked against the file; a mismatch refuses the model. */
   digest?: string;
+  /** This load's timeout (ms), over the host's loadTimeoutMs. */
+  timeoutMs?: number;
 }
 
 export interface LoadedModel {
@@ -163,6 +169,33 @@ class WorkerBackend implements Backend {
 
 /** Longest wait for a worker to finish its run and end by itself. */
 const WORKER_CLOSE_MS = 8000;
+/** Default longest load. */
+const LOAD_TIMEOUT_MS = 120000;
+/** Largest model file on the direct path (its bytes come back from the worker). */
+const DIRECT_MAX_BYTES = 2 * 1024 * 1024;
+/** Longest wait in close() for a worker that was still loading. */
+const STARTING_CLOSE_MS = 2000;
+
+function worker_exit(worker: Worker, f: () => void): void {
+  if ((worker as unknown as { threadId: number }).threadId < 0) f();
+  else worker.once('exit', f);
+}
+
+/**
+ * A worker whose load failed by timeout or close: told to end once it can (never terminated:
+ * that aborts the process inside onnxruntime, and cannot end a thread stuck in a read anyway),
+ * and unreferenced so that it never keeps the process alive.
+ */
+function abandonWorker(worker: Worker): void {
+  worker.removeAllListeners('message');
+  worker.on('error', () => undefined);
+  try {
+    worker.postMessage({ op: 'close' } satisfies ToWorker);
+  } catch {
+    /* ended already */
+  }
+  worker.unref();
+}
 
 function closeWorker(worker: Worker, timeoutMs = WORKER_CLOSE_MS): Promise<void> {
   return new Promise<void>((resolve) => {
@@ -246,7 +279,7 @@ export class SessionHost extends EventEmitter {
   private loading = 0;
   private loadChain: Promise<unknown> = Promise.resolve();
   private lastLoadError?: Error;
-  private starting = new Set<Worker>();
+  private starting = new Map<Worker, (e: Error) => void>();
   private closing = false;
   private drained?: () => void;
   readonly stats: HostStats = { runs: 0, rows: 0, messages: 0, lastLatencyMs: 0 };
@@ -263,6 +296,8 @@ export class SessionHost extends EventEmitter {
       maxInFlight: Math.max(1, options.maxInFlight ?? 2),
       direct: options.direct ?? 'auto',
       directMaxRunMs: options.directMaxRunMs ?? 0.2,
+      loadTimeoutMs: options.loadTimeoutMs ?? LOAD_TIMEOUT_MS,
+      maxModelBytes: options.maxModelBytes ?? 0,
     };
   }
 
@@ -308,12 +343,22 @@ export class SessionHost extends EventEmitter {
     const o = this.options;
     const sessionOptions = { intraOpNumThreads: o.intraOpNumThreads, interOpNumThreads: 1, graphOptimizationLevel: o.graphOptimizationLevel };
     const entry = workerEntry();
-    const init: WorkerInit = { path: path.resolve(r.path), options: sessionOptions, probe: o.direct === 'auto' };
+    const init: WorkerInit = {
+      path: path.resolve(r.path),
+      options: sessionOptions,
+      probe: o.direct === 'auto',
+      maxBytes: o.maxModelBytes > 0 ? o.maxModelBytes : undefined,
+      // The direct path creates its session from the bytes the worker read and checked, never from the path again.
+      sendBytesMax: o.direct === 'never' ? undefined : o.direct === 'always' ? Number.MAX_SAFE_INTEGER : DIRECT_MAX_BYTES,
+    };
     const worker = new Worker(entry.file, { workerData: init, execArgv: entry.execArgv, stdout: false, stderr: false });
-    this.starting.add(worker);
+    const timeoutMs = r.timeoutMs ?? o.loadTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
     let ready: Extract<FromWorker, { op: 'ready' }>;
     try {
       ready = await new Promise((resolve, reject) => {
+        this.starting.set(worker, reject);
         const onMsg = (m: FromWorker) => {
           if (m.op === 'ready') resolve(m);
           else if (m.op === 'error') reject(loadError(r.path, m.code, m.message));
@@ -321,12 +366,19 @@ export class SessionHost extends EventEmitter {
         worker.on('message', onMsg);
         worker.once('error', (e) => reject(loadError(r.path, 'session', e.message)));
         worker.once('exit', (code) => reject(this.closing ? closedError() : loadError(r.path, 'session', `the model worker ended (exit code ${code})`)));
+        timer = setTimeout(() => {
+          timedOut = true;
+          reject(new HostError('loadTimeout', { path: r.path, ms: timeoutMs }, `the model ${r.path} did not load within ${timeoutMs} ms (a file that never ends, a hung mount?): not loaded`));
+        }, timeoutMs);
       });
     } catch (e) {
+      clearTimeout(timer);
       this.starting.delete(worker);
-      void closeWorker(worker);
+      if (timedOut || this.closing) abandonWorker(worker);
+      else void closeWorker(worker);
       throw e;
     }
+    clearTimeout(timer);
     this.starting.delete(worker);
     worker.removeAllListeners('message').removeAllListeners('error').removeAllListeners('exit');
     if (r.digest && /^sha256:/i.test(r.digest) && r.digest.toLowerCase() !== ready.digest) {
@@ -363,14 +415,16 @@ export class SessionHost extends EventEmitter {
         ready.probeRun64Ms !== undefined &&
         ready.probeRun64Ms <= 1 &&
         ready.loadMs <= 100 &&
-        ready.size <= 2 * 1024 * 1024);
-    if (useDirect) {
+        ready.size <= DIRECT_MAX_BYTES);
+    // The bytes the worker read and hashed, for the direct path (a test replaces the file here).
+    this.emit('verified', model);
+    if (useDirect && ready.bytes) {
       // A tiny model: creating its session here costs about its load time measured in the
       // worker (bounded above), and each run microseconds.
       try {
         // eslint-disable-next-line @typescript-eslint/no-var-requires
         const ort = require('onnxruntime-node') as typeof Ort;
-        const session = await ort.InferenceSession.create(path.resolve(r.path), sessionOptions);
+        const session = await ort.InferenceSession.create(ready.bytes, sessionOptions);
         void backend.close();
         backend = new DirectBackend(ort, session);
         model.mode = 'direct';
@@ -582,7 +636,19 @@ export class SessionHost extends EventEmitter {
    */
   async close(graceMs = 2000): Promise<void> {
     this.closing = true;
-    const starting = [...this.starting].map((w) => closeWorker(w));
+    // A load still starting fails now; its worker is told to end, and waited for at most a moment
+    // (one stuck in a read that never finishes is left behind, unreferenced).
+    const starting = [...this.starting.keys()].map((w) => {
+      this.starting.get(w)!(closedError());
+      return new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, STARTING_CLOSE_MS);
+        worker_exit(w, () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    });
+    this.starting.clear();
     this.failEarly(closedError());
     if (this.pending > 0) {
       await new Promise<void>((resolve) => {

@@ -7,6 +7,9 @@ import type { StatusShape } from '../node-red/status';
 import type { ModelRef, PredictionMessage } from '../messages';
 import type { GraphOptimizationLevel, HostOptions, InferResult, LoadedModel, SessionHost } from './host';
 import { friendly, outputShapes, plainOutputs, type OutputForm } from './io';
+import { promises as fsp } from 'fs';
+import * as path from 'path';
+import { commonError, isCoded } from '../node-red/errors';
 import { readModelFile } from './model-file';
 
 export interface RawInferConfig {
@@ -95,13 +98,50 @@ export class InferStatus {
   }
 }
 
-/** What the edit dialog shows of a model file: inputs, outputs and metadata, read without a session. */
-export async function inspectModel(file: string) {
-  const m = await readModelFile(file);
+/**
+ * The model file `raw` names for the inspect endpoint, which only reads model files under the
+ * user directory: relative to it, absolute paths inside it; `..` escapes and symbolic links
+ * leading out are refused (checked after resolving links), without telling whether such a file
+ * exists. Resolves to the real path and the path relative to the user directory.
+ */
+export async function userDirModel(raw: string, userDir: string): Promise<{ file: string; rel: string }> {
+  const outside = () => commonError('modelOutsideUserDir', { path: raw }, `only model files in the Node-RED user directory can be inspected, got ${raw}`);
+  const inside = (root: string, p: string) => {
+    const rel = path.relative(root, p);
+    return rel !== '' && !rel.startsWith('..' + path.sep) && rel !== '..' && !path.isAbsolute(rel) ? rel : undefined;
+  };
+  const base = path.resolve(userDir);
+  if (raw.includes('\0') || !inside(base, path.resolve(base, raw))) throw outside();
+  let root: string;
+  let real: string;
+  try {
+    root = await fsp.realpath(base);
+    real = await fsp.realpath(path.resolve(base, raw));
+  } catch {
+    throw commonError('modelNotFound', { path: raw }, `no model file ${raw} in the Node-RED user directory`);
+  }
+  const rel = inside(root, real);
+  if (!rel) throw outside();
+  return { file: real, rel };
+}
+
+/** What the edit dialog shows of a model file: inputs, outputs and metadata, read without a session. `shown`: the path the answer names. */
+export async function inspectModel(file: string, shown = file) {
+  let m: Awaited<ReturnType<typeof readModelFile>>;
+  try {
+    m = await readModelFile(file);
+  } catch (e) {
+    // The reader's texts name the file it read: name the shown path instead.
+    if (isCoded(e) && shown !== file) {
+      for (const [k, v] of Object.entries(e.params)) if (typeof v === 'string') e.params[k] = v.split(file).join(shown);
+      e.message = e.message.split(file).join(shown);
+    }
+    throw e;
+  }
   const md = m.metadata ?? {};
   const features = Array.isArray(md.features) ? md.features : undefined;
   return {
-    path: file,
+    path: shown,
     size: m.size,
     digest: m.digest,
     producer: `${m.info.producerName} ${m.info.producerVersion}`.trim(),

@@ -2,9 +2,15 @@
  * The one reader of a model file: read, hash (sha256), decode the ONNX description and this
  * package's metadata. Used by the session worker (sync, off the event loop), by drift detect for
  * a model's reference and by the editor's inspect endpoint (async).
+ *
+ * Only regular files are read (a device such as /dev/zero grows memory without limit, a FIFO
+ * never ends): the file is opened non-blocking (so a FIFO's open returns at once) and checked
+ * with fstat on the opened descriptor (no race between the check and the read). At most
+ * `maxBytes` are read, enforced while reading (a file that grows past it is refused too). The
+ * async read has a timeout (a hung network mount), so no caller waits on it for good.
  */
 import { createHash } from 'crypto';
-import { promises as fsp, readFileSync } from 'fs';
+import { closeSync, constants, fstatSync, openSync, promises as fsp, readSync } from 'fs';
 import { commonError } from '../node-red/errors';
 import { fromMetadataProps, type ModelMetadata } from '../model-metadata';
 import { decodeModelInfo, type OnnxModelInfo } from './proto';
@@ -17,6 +23,27 @@ export interface ModelFile {
   info: OnnxModelInfo;
   /** This package's metadata (feature names, reference, metrics ...); undefined for a model from elsewhere. */
   metadata: Partial<ModelMetadata> | undefined;
+}
+
+export interface ReadLimits {
+  /** Largest model file read (bytes; default 2 GiB). */
+  maxBytes?: number;
+  /** Longest async read (ms; default 30 s). */
+  timeoutMs?: number;
+}
+
+export const MODEL_MAX_BYTES_DEFAULT = 2 * 1024 ** 3;
+export const MODEL_READ_TIMEOUT_DEFAULT = 30000;
+const limits = { maxBytes: MODEL_MAX_BYTES_DEFAULT, timeoutMs: MODEL_READ_TIMEOUT_DEFAULT };
+
+/** The process-wide defaults (the onnx infer node sets them from Node-RED's settings). */
+export function setModelFileLimits(l: ReadLimits): void {
+  if (typeof l.maxBytes === 'number' && l.maxBytes > 0) limits.maxBytes = Math.floor(l.maxBytes);
+  if (typeof l.timeoutMs === 'number' && l.timeoutMs > 0) limits.timeoutMs = l.timeoutMs;
+}
+
+export function modelFileLimits(): Required<ReadLimits> {
+  return { ...limits };
 }
 
 /** `code` 'modelRead' (the file cannot be read) or 'modelCorrupt' (not an ONNX model). */
@@ -42,22 +69,113 @@ const readError = (path: string, e: unknown) => {
   return commonError('modelRead', { path, reason }, `cannot read the model file ${path}: ${reason}`);
 };
 
-export function readModelFileSync(path: string): ModelFile {
+/** Every error carries `reason` too (drift detect shows params.reason). */
+const notFileError = (path: string, kind: string) =>
+  commonError('modelNotFile', { path, kind, reason: `not a regular file (${kind})` }, `cannot read the model file ${path}: expected a regular file, got a ${kind}`);
+
+const tooLargeError = (path: string, size: number, max: number) =>
+  commonError('modelTooLarge', { path, size, max, reason: `larger than ${max} bytes` }, `cannot read the model file ${path}: it has ${size} bytes or more, at most ${max} are read (setting mlopsModelMaxBytes)`);
+
+const timeoutError = (path: string, ms: number) =>
+  commonError('modelReadTimeout', { path, ms, reason: `no answer within ${ms} ms` }, `cannot read the model file ${path}: the read did not finish within ${ms} ms (a hung mount?)`);
+
+function kindOf(st: { isDirectory(): boolean; isFIFO(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isSocket(): boolean }): string {
+  return st.isDirectory() ? 'directory' : st.isFIFO() ? 'FIFO' : st.isCharacterDevice() ? 'character device' : st.isBlockDevice() ? 'block device' : st.isSocket() ? 'socket' : 'special file';
+}
+
+// O_NONBLOCK: opening a FIFO without a writer returns at once (then refused by fstat); no effect on regular files.
+const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
+const CHUNK = 1 << 20;
+
+/** Reads from an open descriptor up to `max` bytes (one more to see a file that grew past it). */
+function collect(path: string, size: number, max: number, readChunk: (buf: Buffer, off: number, len: number) => number): Buffer {
+  if (size > max) throw tooLargeError(path, size, max);
+  let buf = Buffer.allocUnsafe(Math.min(max + 1, size + 1));
+  let off = 0;
+  for (;;) {
+    if (off === buf.length) {
+      if (buf.length > max) throw tooLargeError(path, off, max);
+      const next = Buffer.allocUnsafe(Math.min(max + 1, buf.length * 2));
+      buf.copy(next, 0, 0, off);
+      buf = next;
+    }
+    const n = readChunk(buf, off, Math.min(CHUNK, buf.length - off));
+    if (n === 0) break;
+    off += n;
+  }
+  if (off > max) throw tooLargeError(path, off, max);
+  return off === buf.length ? buf : buf.subarray(0, off);
+}
+
+export function readModelFileSync(path: string, l: ReadLimits = {}): ModelFile {
+  const max = l.maxBytes ?? limits.maxBytes;
   let bytes: Buffer;
+  let fd: number;
   try {
-    bytes = readFileSync(path);
+    fd = openSync(path, OPEN_FLAGS);
   } catch (e) {
     throw readError(path, e);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw notFileError(path, kindOf(st));
+    bytes = collect(path, st.size, max, (buf, off, len) => readSync(fd, buf, off, len, null));
+  } catch (e) {
+    if ((e as { catalog?: string }).catalog === 'mlops-common') throw e;
+    throw readError(path, e);
+  } finally {
+    closeSync(fd);
   }
   return decodeModelFile(bytes, path);
 }
 
-export async function readModelFile(path: string): Promise<ModelFile> {
-  let bytes: Buffer;
+export async function readModelFile(path: string, l: ReadLimits = {}): Promise<ModelFile> {
+  const max = l.maxBytes ?? limits.maxBytes;
+  const ms = l.timeoutMs ?? limits.timeoutMs;
+  let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
+  const read = (async () => {
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(path, OPEN_FLAGS);
+    } catch (e) {
+      throw readError(path, e);
+    }
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw notFileError(path, kindOf(st));
+      if (st.size > max) throw tooLargeError(path, st.size, max);
+      const chunks: Buffer[] = [];
+      let total = 0;
+      for (;;) {
+        if (timedOut) throw timeoutError(path, ms);
+        const want = Math.min(CHUNK, max + 1 - total);
+        const { bytesRead, buffer } = await fh.read(Buffer.allocUnsafe(want), 0, want, null);
+        if (bytesRead === 0) break;
+        chunks.push(bytesRead === want ? buffer : buffer.subarray(0, bytesRead));
+        total += bytesRead;
+        if (total > max) throw tooLargeError(path, total, max);
+      }
+      return Buffer.concat(chunks, total);
+    } catch (e) {
+      if ((e as { catalog?: string }).catalog === 'mlops-common') throw e;
+      throw readError(path, e);
+    } finally {
+      void fh.close().catch(() => undefined);
+    }
+  })();
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      timedOut = true;
+      reject(timeoutError(path, ms));
+    }, ms);
+    timer.unref?.();
+  });
+  read.catch(() => undefined);
   try {
-    bytes = await fsp.readFile(path);
-  } catch (e) {
-    throw readError(path, e);
+    const bytes = await Promise.race([read, timeout]);
+    return decodeModelFile(bytes, path);
+  } finally {
+    clearTimeout(timer);
   }
-  return decodeModelFile(bytes, path);
 }

@@ -21,7 +21,14 @@ export interface WorkerInit {
   options: { intraOpNumThreads?: number; interOpNumThreads?: number; graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all' };
   /** Time a few batch-1 runs after the load (decides the direct path). */
   probe?: boolean;
+  /** Largest model file read (bytes; default: the reader's, 2 GiB). */
+  maxBytes?: number;
+  /** Send the verified bytes back with `ready` when the file has at most this many (the direct path creates its session from them). */
+  sendBytesMax?: number;
 }
+
+/** Most values a probe feed may hold, all inputs together (4 MB of float32): a declared [1, 1e9] input is not probed. */
+export const PROBE_MAX_VALUES = 1 << 20;
 
 /**
  * `close`: finish the run in progress, skip the rest, release the session and end the thread.
@@ -29,7 +36,7 @@ export interface WorkerInit {
  */
 export type ToWorker = { op: 'run'; id: number; feeds: Feeds } | { op: 'close' };
 export type FromWorker =
-  | { op: 'ready'; inputs: TensorSpec[]; outputs: TensorSpec[]; info: OnnxModelInfo; digest: string; size: number; loadMs: number; probeRunMs?: number; probeRun64Ms?: number }
+  | { op: 'ready'; inputs: TensorSpec[]; outputs: TensorSpec[]; info: OnnxModelInfo; digest: string; size: number; loadMs: number; probeRunMs?: number; probeRun64Ms?: number; bytes?: Uint8Array }
   | { op: 'error'; code: 'read' | 'corrupt' | 'session'; message: string }
   | { op: 'result'; id: number; outputs: Feeds; runMs: number }
   | { op: 'failed'; id: number; message: string };
@@ -39,11 +46,18 @@ export function specsOf(list: readonly Ort.InferenceSession.ValueMetadata[]): Te
   return list.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: [...m.shape] } : { name: m.name, type: 'non-tensor', shape: [] }));
 }
 
-/** Zero feeds of one row for every input (free dims = 1), or undefined when a type is not numeric. */
-export function probeFeeds(ort: typeof Ort, inputs: TensorSpec[], rows = 1): Record<string, Ort.Tensor> | undefined {
+/**
+ * Zero feeds of one row for every input (free dims = 1), or undefined when a type is not numeric
+ * or the feeds would hold more than `maxValues` values (the model is then not probed).
+ */
+export function probeFeeds(ort: typeof Ort, inputs: TensorSpec[], rows = 1, maxValues = PROBE_MAX_VALUES): Record<string, Ort.Tensor> | undefined {
   const feeds: Record<string, Ort.Tensor> = {};
-  for (const s of inputs) {
-    const dims = s.shape.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 && s.shape.length >= 2 ? rows : 1));
+  const all = inputs.map((s) => s.shape.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 && s.shape.length >= 2 ? rows : 1)));
+  let total = 0;
+  for (const dims of all) total += dims.reduce((a, b) => a * b, 1);
+  if (!(total <= maxValues)) return undefined;
+  for (const [k, s] of inputs.entries()) {
+    const dims = all[k];
     const n = dims.reduce((a, b) => a * b, 1);
     let data: TypedData;
     if (s.type === 'float32') data = new Float32Array(n);
@@ -117,7 +131,7 @@ async function main(): Promise<void> {
   };
   let t1 = performance.now();
   try {
-    file = readModelFileSync(init.path);
+    file = readModelFileSync(init.path, { maxBytes: init.maxBytes });
   } catch (e) {
     fail((e as { code?: string }).code === 'modelCorrupt' ? 'corrupt' : 'read', { message: (e as { params: { reason: string } }).params.reason });
     return;
@@ -141,17 +155,19 @@ async function main(): Promise<void> {
   let probeRun64Ms: number | undefined;
   if (init.probe) {
     const feeds = probeFeeds(ort, inputs);
-    const feeds64 = probeFeeds(ort, inputs, 64);
-    if (feeds && feeds64) {
+    if (feeds) {
       try {
         probeRunMs = await probeRun(session, feeds);
-        if (probeRunMs < 1) probeRun64Ms = await probeRun(session, feeds64);
+        const feeds64 = probeRunMs < 1 ? probeFeeds(ort, inputs, 64) : undefined;
+        if (feeds64) probeRun64Ms = await probeRun(session, feeds64);
       } catch {
         probeRunMs = undefined;
       }
     }
   }
-  port.postMessage({ op: 'ready', inputs, outputs, info, digest, size: bytes.length, loadMs, probeRunMs, probeRun64Ms } satisfies FromWorker);
+  // A copy of the bytes read and hashed here: the direct path's session is created from exactly these.
+  const sent = init.sendBytesMax !== undefined && bytes.length <= init.sendBytesMax ? new Uint8Array(bytes) : undefined;
+  port.postMessage({ op: 'ready', inputs, outputs, info, digest, size: bytes.length, loadMs, probeRunMs, probeRun64Ms, bytes: sent } satisfies FromWorker);
 
   const sess = session;
   onMessage = (m: ToWorker) => {
