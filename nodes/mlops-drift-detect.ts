@@ -5,9 +5,9 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { applyModelMessage, type BaselineLoaded, DriftController, loadConfiguredBaseline, parseDriftConfig, type RawDriftConfig } from './lib/drift/controller';
 import { windowWarnings } from './lib/drift/monitor';
-import { isModelMessage, type DriftReport } from './lib/messages';
+import { modelOf, type DriftReport } from './lib/messages';
 import { texts } from './lib/node-red/i18n';
-import { refuseInput } from './lib/node-red/node';
+import { refuseInput, settle } from './lib/node-red/node';
 import { pathResolver } from './lib/node-red/paths';
 import { Serial } from './lib/node-red/serial';
 import { ThrottledStatus, type StatusShape } from './lib/node-red/status';
@@ -69,6 +69,8 @@ export = function (RED: NodeAPI) {
       status.update(true);
     };
 
+    // an error for a message Node-RED could not copy: to the Catch nodes with a fresh message
+    const reportError = (text: string) => node.error(text, {});
     // Messages wait while a model's reference is read, so none is judged against the wrong baseline.
     const serial = new Serial();
     serial.run(() =>
@@ -87,34 +89,33 @@ export = function (RED: NodeAPI) {
     );
 
     node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
-      if (isModelMessage(msg)) {
-        serial.run(() =>
-          applyModelMessage(ctl, msg.model, resolvePath).then(
-            ({ change, loaded }) => {
-              if (!closed) baselineChanged(send, msg, change, loaded);
-              done();
-            },
-            (e: unknown) => done(tx.toError(e)),
-          ),
-        );
-        return;
+      // A msg.model that describes no model fails here and changes nothing.
+      let model: ReturnType<typeof modelOf>;
+      try {
+        model = modelOf(msg);
+      } catch (e) {
+        return done(tx.toError(e));
       }
-      serial.run(() => {
-        try {
+      // settle: anything thrown, also by Node-RED while sending (cloning a message it cannot copy), fails this message only
+      if (model) {
+        const info = model;
+        return serial.run(() =>
+          settle(tx, done, () => applyModelMessage(ctl, info, resolvePath).then(({ change, loaded }) => void (!closed && baselineChanged(send, msg, change, loaded))), reportError),
+        );
+      }
+      serial.run(() =>
+        settle(tx, done, () => {
           const out = ctl.input(msg as never);
           if (out.kind === 'get') send([Object.assign(msg, { payload: out.baseline }), null]);
           else if (out.kind === 'baseline') baselineChanged(send, msg, out.change);
           else {
             const { report, changes } = out.outcome;
             if (report) entry.last = report;
-            emit(send, everyWindow && report ? Object.assign(msg, { drift: report }) : null, changeMessages(msg, changes));
             status.update(changes.length > 0);
+            emit(send, everyWindow && report ? Object.assign(msg, { drift: report }) : null, changeMessages(msg, changes));
           }
-          done();
-        } catch (e) {
-          done(tx.toError(e));
-        }
-      });
+        }, reportError),
+      );
     });
 
     node.on('close', (removed: boolean, done: () => void) => {

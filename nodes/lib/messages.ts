@@ -2,6 +2,7 @@
  * The message contracts between the nodes of this package, in one place.
  * Each node's help text documents the part it reads or writes.
  */
+import { commonError } from './node-red/errors';
 
 /** OPC UA quality of one value, as passed on by `opcua read`. */
 export interface SampleQuality {
@@ -105,6 +106,38 @@ export interface ModelInfo extends ModelRef {
 export function isModelMessage(msg: unknown): msg is { model: Partial<ModelInfo> } {
   const m = (msg as { model?: unknown } | null | undefined)?.model;
   return m !== null && typeof m === 'object' && !Array.isArray(m) && !ArrayBuffer.isView(m);
+}
+
+/**
+ * The model a message carries: undefined when it has no msg.model; a coded error when msg.model
+ * is there but describes no model (an array, {}, a path that is not a text, a name alone), so a
+ * message that is not a model message changes nothing.
+ */
+export function modelOf(msg: unknown): Partial<ModelInfo> | undefined {
+  const m = (msg as { model?: unknown } | null | undefined)?.model;
+  if (m === undefined || m === null) return undefined;
+  if (isModelMessage(msg)) {
+    const { path, metadata } = msg.model as { path?: unknown; metadata?: unknown };
+    const pathOk = path === undefined || (typeof path === 'string' && path.trim() !== '');
+    const hasOne = path !== undefined || (metadata !== null && typeof metadata === 'object' && !Array.isArray(metadata));
+    if (pathOk && hasOne) return msg.model;
+  }
+  const got = describeValue(m);
+  throw commonError('notModel', { got }, `msg.model must describe a model: an object with "path" (the .onnx file) or "metadata", got ${got}`);
+}
+
+/** A short description of a value for an error text: its kind and, for small values, the value. */
+export function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return v.length === 0 ? 'an empty array' : `an array of ${v.length}`;
+  if (ArrayBuffer.isView(v)) return (v as object).constructor?.name ?? 'a typed array';
+  if (typeof v === 'object') {
+    const keys = Object.keys(v as object);
+    return keys.length === 0 ? 'an empty object' : `an object with ${keys.slice(0, 5).map((k) => JSON.stringify(k)).join(', ')}${keys.length > 5 ? ', ...' : ''}`;
+  }
+  if (typeof v === 'string') return `the text ${JSON.stringify(v.slice(0, 40))}`;
+  if (typeof v === 'bigint') return `the BigInt ${v}`;
+  return `${typeof v} ${String(v)}`;
 }
 
 export type DriftLevel = 'ok' | 'warn' | 'drift';

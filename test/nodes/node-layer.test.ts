@@ -77,12 +77,44 @@ describe('shared node layer in Node-RED', function () {
     expect(errs).to.deep.equal([]);
   });
 
-  it('drift detect: an array in msg.model is not a model message either (it was read as one)', async () => {
-    const { n, errs } = await load(driftNode, { type: 'mlops-drift-detect', mode: 'stream', detector: 'page-hinkley' });
-    n.receive({ payload: 0.5, model: [{ path: 'other.onnx' }] });
-    n.receive({ payload: 'x', model: [{ path: 'other.onnx' }] });
-    await waitFor('the bad signal failed', () => errs[0]);
-    // the first went to the detector as a value; the second failed as a signal, not as a model read
-    expect(errs).to.deep.equal(['expected msg.payload to be a number (a score, a prediction error, 0/1 for DDM) or an array of numbers, got the string "x"']);
+  const notModel = (got: string) => `msg.model must describe a model: an object with "path" (the .onnx file) or "metadata", got ${got}`;
+
+  it('drift detect: a msg.model that describes no model fails and changes nothing (stream mode: the detector is not reset)', async () => {
+    const { n, got, errs } = await load(driftNode, { type: 'mlops-drift-detect', mode: 'stream', detector: 'page-hinkley', detectorParams: 'threshold=5, min_instances=5', clear: 1000 });
+    for (let i = 0; i < 30; i++) n.receive({ payload: i < 10 ? 0 : 10 });
+    await waitFor('drift', () => got.find((m) => m.payload === 'drift'));
+    for (const model of [[], {}, { path: 42 }, { name: 'x' }, 'a.onnx']) n.receive({ payload: 10, model });
+    await waitFor('five errors', () => (errs.length === 5 ? true : undefined));
+    expect(errs).to.deep.equal([notModel('an empty array'), notModel('an empty object'), notModel('an object with "path"'), notModel('an object with "name"'), notModel('the text "a.onnx"')]);
+    // before, msg.model = [] reset the detector from drift to ok
+    expect(got.filter((m) => m.payload === 'ok')).to.deep.equal([]);
+  });
+
+  it('drift detect: a message Node-RED cannot copy fails that message through done(err); the next ones are answered', async () => {
+    const { n, got, errs } = await load(driftNode, { type: 'mlops-drift-detect', mode: 'stream', detector: 'page-hinkley', detectorParams: 'threshold=5, min_instances=5', clear: 1000 });
+    for (let i = 0; i < 30; i++) n.receive({ payload: i < 10 ? 0 : 10 });
+    await waitFor('drift', () => got.find((m) => m.payload === 'drift'));
+    // a new model resets the detector: the return to ok goes out with the input's properties, one of which throws when read
+    const msg: Record<string, unknown> = { model: { name: 'm', metadata: {} } };
+    Object.defineProperty(msg, 'bad', { enumerable: true, get: () => { throw new Error('this property cannot be read'); } });
+    n.receive(msg);
+    await waitFor('the error', () => errs[0]);
+    expect(errs[0]).to.equal('this property cannot be read');
+    n.receive({ payload: 'x' });
+    await waitFor('the next message answered', () => errs[1]);
+    expect(errs[1]).to.match(/^expected msg.payload to be a number/);
+  });
+
+  it('drift detect, learn mode: a malformed msg.model keeps what was learned (it threw the learned vectors away)', async () => {
+    const { n, errs } = await load(driftNode, { type: 'mlops-drift-detect', baselineSource: 'learn', learnSize: 20 });
+    const names = ['a', 'b'];
+    for (let i = 0; i < 10; i++) n.receive({ payload: [i, -i], features: { names } });
+    n.receive({ model: {} });
+    n.receive({ model: { name: 'x' } });
+    await waitFor('two errors', () => (errs.length === 2 ? true : undefined));
+    expect(errs).to.deep.equal([notModel('an empty object'), notModel('an object with "name"')]);
+    n.receive({ payload: [10, -10], features: { names } });
+    // the 11th vector counts as the 11th (relearning would have made it the 1st)
+    await waitFor('learning status 11/20', () => n.status.args.find((a) => a[0].text === 'learning baseline 11/20'));
   });
 });

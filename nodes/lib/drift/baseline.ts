@@ -164,12 +164,13 @@ export function baselineFromJson(obj: unknown, source: BaselineSource = 'file', 
 
 /** A baseline as JSON that `baselineFromJson` reads back: samples where it has them, else the sketch. */
 export function baselineToJson(b: Baseline): Record<string, unknown> {
-  const features: Record<string, unknown> = {};
-  for (const f of b.features) {
-    features[f.name] = f.sample
-      ? { values: Array.from(f.sample) }
-      : { edges: Array.from(f.edges), probabilities: Array.from(f.probabilities), mean: f.mean, std: f.std, count: f.count };
-  }
+  // own keys whatever the names (a feature named "__proto__" must not become a prototype)
+  const features = Object.fromEntries(
+    b.features.map((f) => [
+      f.name,
+      f.sample ? { values: Array.from(f.sample) } : { edges: Array.from(f.edges), probabilities: Array.from(f.probabilities), mean: f.mean, std: f.std, count: f.count },
+    ]),
+  );
   return { source: b.source, origin: b.origin, createdAt: new Date(b.createdAt).toISOString(), features };
 }
 
@@ -198,8 +199,7 @@ export class BaselineLearner {
   }
   build(): Baseline {
     // A feature that never had two finite values (a channel that was down) is left out.
-    const cols: Record<string, number[]> = {};
-    for (const [k, v] of this.columns) if (v.filter(Number.isFinite).length >= 2) cols[k] = v;
+    const cols = Object.fromEntries([...this.columns].filter(([, v]) => v.filter(Number.isFinite).length >= 2));
     return baselineFromSamples(cols, 'learned');
   }
 }

@@ -40,6 +40,8 @@ export interface RawDriftConfig {
   signal?: string;
   /** Detector parameters, River's names: "delta=0.002, clock=32" or an object. */
   detectorParams?: string | Record<string, number | string>;
+  /** Most features one vector may have (memory: the window keeps every value of every feature). */
+  maxFeatures?: string | number;
 }
 
 export interface DriftConfig {
@@ -53,6 +55,7 @@ export interface DriftConfig {
   detectorParams: Record<string, number | string>;
   signal: string;
   clear: number;
+  maxFeatures: number;
 }
 
 function num(v: unknown, fallback: number): number {
@@ -107,6 +110,10 @@ export function parseDriftConfig(d: RawDriftConfig): DriftConfig {
   if (baselineSource === 'file' && !String(d.baselineFile ?? '').trim()) {
     throw new MonitorError('setting', { name: 'baseline file', expected: 'a path to a JSON file', got: '""' }, 'expected baseline file a path to a JSON file, got ""');
   }
+  const maxFeatures = num(d.maxFeatures, MAX_FEATURES);
+  if (!(Number.isInteger(maxFeatures) && maxFeatures >= 1 && maxFeatures <= 1000000)) {
+    throw new MonitorError('setting', { name: 'max features', expected: 'an integer from 1 to 1000000', got: String(d.maxFeatures) }, `expected max features an integer from 1 to 1000000, got ${String(d.maxFeatures)}`);
+  }
   const detector = (d.detector || 'adwin') as DetectorKind;
   if (mode === 'stream' && !DETECTORS.includes(detector)) {
     throw new MonitorError('setting', { name: 'detector', expected: DETECTORS.join(' | '), got: String(d.detector) }, `expected detector ${DETECTORS.join(' | ')}, got ${String(d.detector)}`);
@@ -125,6 +132,7 @@ export function parseDriftConfig(d: RawDriftConfig): DriftConfig {
     detectorParams: parseParams(d.detectorParams),
     signal: String(d.signal ?? '').trim(),
     clear: num(d.clear, W.clear),
+    maxFeatures,
   };
 }
 
@@ -212,8 +220,19 @@ interface FeaturesMeta {
   shape?: unknown;
 }
 
-/** Rows of feature vectors from a features message (one vector, an array of rows, or a packed batch). */
-export function featureRows(payload: unknown, features: FeaturesMeta | undefined): { data: ArrayLike<number>; rows: number; k: number; names?: string[] } {
+/** The default bound on features per vector: a window of 100 vectors of 10 000 features is 8 MB per copy. */
+export const MAX_FEATURES = 10000;
+
+/** Rows of feature vectors from a features message (one vector, an array of rows, or a packed batch), at most `maxFeatures` wide. */
+export function featureRows(payload: unknown, features: FeaturesMeta | undefined, maxFeatures = MAX_FEATURES): { data: ArrayLike<number>; rows: number; k: number; names?: string[] } {
+  const r = featureRowsOf(payload, features);
+  if (r.k > maxFeatures) {
+    throw new DriftInputError('tooManyFeatures', { k: r.k, max: maxFeatures }, `expected at most ${maxFeatures} features per vector (Features, "at most" in the node; each is kept for the whole window), got ${r.k}`);
+  }
+  return r;
+}
+
+function featureRowsOf(payload: unknown, features: FeaturesMeta | undefined): { data: ArrayLike<number>; rows: number; k: number; names?: string[] } {
   const names = Array.isArray(features?.names) && features!.names.every((n) => typeof n === 'string') ? (features!.names as string[]) : undefined;
   const shape = features?.shape;
   if (ArrayBuffer.isView(payload) && !(payload instanceof DataView)) {
@@ -394,7 +413,7 @@ export class DriftController {
       out.report = st.report();
       return out;
     }
-    let { data, rows, k, names } = featureRows(payload, features);
+    let { data, rows, k, names } = featureRows(payload, features, this.config.maxFeatures);
     const w = this.window!;
     if (this.learner) {
       const L = this.learner;

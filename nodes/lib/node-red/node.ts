@@ -26,15 +26,31 @@ export function refuseInput(node: NodeLike, tx: Texts, e: unknown): string {
   return reason;
 }
 
-/** Runs `work`; a throw or a rejection ends the message with done(err), success with done(). */
-export function settle(tx: Texts, done: Done, work: () => void | Promise<unknown>): void {
+/**
+ * Runs `work`; a throw or a rejection (also one thrown while sending, e.g. by Node-RED's message
+ * cloning) ends the message with done(err), success with done(). Async work: the promise that
+ * settles after done, for a queue to wait on.
+ *
+ * done(err) itself throws when Node-RED cannot copy the message for a Catch node (a getter that
+ * throws, a proxy): `report` (node.error) then reports the error without the message.
+ */
+export function settle(tx: Texts, done: Done, work: () => void | Promise<unknown>, report?: (text: string) => void): Promise<void> | undefined {
+  const fail = (e: unknown) => {
+    const err = tx.toError(e);
+    try {
+      done(err);
+    } catch {
+      report?.(err.message);
+    }
+  };
   let r: void | Promise<unknown>;
   try {
     r = work();
   } catch (e) {
-    done(tx.toError(e));
-    return;
+    fail(e);
+    return undefined;
   }
-  if (r && typeof (r as Promise<unknown>).then === 'function') (r as Promise<unknown>).then(() => done(), (e) => done(tx.toError(e)));
-  else done();
+  if (r && typeof (r as Promise<unknown>).then === 'function') return (r as Promise<unknown>).then(() => done(), fail);
+  done();
+  return undefined;
 }
