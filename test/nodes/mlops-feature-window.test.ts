@@ -143,7 +143,7 @@ describe('mlops-feature-window node', () => {
     fw.receive({ payload: 'hello', topic: 'x' });
     fw.receive({ payload: { a: [1, 2] }, timestamps: { a: [1] } });
     await waitFor('two caught errors', () => (errs.length >= 2 ? true : undefined));
-    expect(errs[0].error.message).to.equal('Error: expected msg.payload to be a number or an array of numbers (with msg.topic as the channel), or an object { channel: number | number[] }, but got string');
+    expect(errs[0].error.message).to.equal('Error: expected msg.payload to be a number or an array of numbers (with msg.topic as the channel), or an object { channel: number | number[] }, got "hello"');
     expect(errs[0].error.source.id).to.equal('fw');
     expect(errs[1].error.message).to.equal('Error: msg.timestamps.a has 1 entries but the payload has 2 samples: expected one timestamp per sample, a single number, or none');
     expect(calls.length).to.equal(2);
@@ -227,7 +227,7 @@ describe('mlops-feature-window i18n catalogs', () => {
   const keys = new Set<string>();
   for (const m of src.matchAll(/\bt\('([a-zA-Z.]+)'/g)) keys.add(m[1]);
   for (const m of src.matchAll(/FeatureWindowError\('([a-zA-Z]+)'/g)) keys.add(`errors.${m[1]}`);
-  for (const k of ['badValue', 'outOfOrder', 'tooManyChannels', 'overflow']) keys.add(`warn.${k}`);
+  for (const k of ['badValue', 'outOfOrder', 'tooManyChannels', 'overflow', 'badTimestamp', 'jumpAhead', 'clockJump']) keys.add(`warn.${k}`);
   for (const k of ['skip', 'hold', 'reset']) keys.add(`policy.${k}`);
   for (const m of html.matchAll(/mlops-feature-window\.([a-zA-Z]+\.[a-zA-Z]+)/g)) keys.add(m[1]);
   for (const f of ['mean', 'std', 'min', 'max', 'rms', 'p2p', 'skewness', 'kurtosis', 'crest', 'slope']) keys.add(`feature.${f}`);

@@ -476,7 +476,7 @@ describe('FeatureWindow (channels, input forms, output modes, policies)', () => 
 
   it('wrong payload types throw a FeatureWindowError saying what came', () => {
     const fw = engine({ size: 4, hop: 1 });
-    for (const [p, type] of [['12', 'string'], [true, 'boolean'], [null, 'null'], [undefined, 'undefined']] as const) {
+    for (const [p, type] of [['12', '"12"'], [true, 'true'], [null, 'null'], [undefined, 'undefined']] as const) {
       try {
         fw.ingest(p, { topic: 't', now: 0 });
         expect.fail('no error');

@@ -7,15 +7,23 @@ import { english } from '../node-red/i18n';
 import { BandSpec, bandCount } from './fft';
 import {
   ChannelWindow, FEATURE_NAMES, FeatureName, Strategy, minSamplesFor,
+  MAX_TIMESTAMP,
 } from './running-window';
 
-export { FEATURE_NAMES, FUSED_MIN_HOP } from './running-window';
+export { FEATURE_NAMES, FUSED_MIN_HOP, MAX_TIMESTAMP } from './running-window';
 export type { FeatureName, Strategy } from './running-window';
 
 /** Channels created from the input when no channel list is configured, at most. */
 export const MAX_AUTO_CHANNELS = 256;
 /** Largest count window / time-window sample cap accepted. */
 export const MAX_WINDOW = 1 << 22;
+/** Time windows: the default of the largest step ahead a timestamp may take, in seconds (7 days). */
+export const DEFAULT_MAX_JUMP_S = 604800;
+/**
+ * This many consecutive samples of a channel, each older than the window's newest (or each too far
+ * ahead), in order among themselves, are a clock jump: the channel starts afresh from them.
+ */
+export const CLOCK_JUMP_SAMPLES = 10;
 
 export type BadSamplePolicy = 'skip' | 'hold' | 'reset';
 export type OutputMode = 'combined' | 'channel';
@@ -34,6 +42,8 @@ export interface FeatureWindowConfig {
   hopMs: number;
   /** time windows: most samples held per channel */
   maxSamples: number;
+  /** time windows: a timestamp more than this many ms after the channel's newest is refused */
+  maxJumpMs: number;
   features: FeatureName[];
   /** channels that get FFT band energies; '*' = all */
   fftChannels: string[] | '*';
@@ -63,6 +73,8 @@ export interface RawFeatureWindowConfig {
   duration?: number | string;
   hopMs?: number | string;
   maxSamples?: number | string;
+  /** seconds */
+  maxJump?: number | string;
   features?: string | string[];
   fftChannels?: string;
   bands?: number | string;
@@ -126,7 +138,7 @@ export function parseConfig(raw: RawFeatureWindowConfig): FeatureWindowConfig {
   if (features.length === 0 && !hasFft) throw new FeatureWindowError('noFeatures');
   const need = minSamplesFor(features);
   let size = 0, hop = 0, duration = 0, hopMs = 0;
-  let maxSamples = 0;
+  let maxSamples = 0, maxJumpMs = Infinity;
   if (kind === 'count') {
     size = intIn('size', num(raw.size, 1024), 1, MAX_WINDOW);
     hop = tumbling ? size : intIn('hop', num(raw.hop, 1), 1, MAX_WINDOW);
@@ -137,6 +149,11 @@ export function parseConfig(raw: RawFeatureWindowConfig): FeatureWindowConfig {
     hopMs = tumbling ? duration : num(raw.hopMs, duration);
     if (!(hopMs > 0) || !Number.isFinite(hopMs)) throw new FeatureWindowError('range', { name: 'hopMs', value: String(raw.hopMs), min: 1, max: 'inf' });
     maxSamples = intIn('maxSamples', num(raw.maxSamples, 65536), Math.max(need, 2), MAX_WINDOW);
+    const jump = num(raw.maxJump, DEFAULT_MAX_JUMP_S);
+    if (!(jump > 0) || !Number.isFinite(jump)) throw new FeatureWindowError('maxJump', { value: String(raw.maxJump) });
+    maxJumpMs = jump * 1000;
+    // the window must fit: a jump shorter than the window would refuse ordinary samples
+    if (maxJumpMs < duration) throw new FeatureWindowError('maxJumpShort', { value: jump, duration });
   }
   const badSample = (raw.badSample || 'skip') as BadSamplePolicy;
   if (!['skip', 'hold', 'reset'].includes(badSample)) throw new FeatureWindowError('badSample', { value: badSample });
@@ -145,7 +162,7 @@ export function parseConfig(raw: RawFeatureWindowConfig): FeatureWindowConfig {
   const strategy = (raw.strategy || 'auto') as Strategy;
   if (!['auto', 'incremental', 'fused'].includes(strategy)) throw new FeatureWindowError('strategy', { value: strategy });
   return {
-    channels, kind, size, hop, duration, hopMs, maxSamples, features, fftChannels, bands, sampleRate,
+    channels, kind, size, hop, duration, hopMs, maxSamples, maxJumpMs, features, fftChannels, bands, sampleRate,
     badSample, output, strategy, maxChannels: MAX_AUTO_CHANNELS,
   };
 }
@@ -238,7 +255,7 @@ function fit<T extends Float64Array | Uint32Array>(to: T, from: T, n: number): T
 }
 
 /** What the node reports through (rate-limited) warnings. */
-export type IssueKind = 'badValue' | 'outOfOrder' | 'tooManyChannels' | 'overflow';
+export type IssueKind = 'badValue' | 'outOfOrder' | 'tooManyChannels' | 'overflow' | 'badTimestamp' | 'jumpAhead' | 'clockJump';
 
 interface Channel {
   name: string;
@@ -252,6 +269,10 @@ interface Channel {
   count: number;
   fresh: boolean;
   overflowSeen: number;
+  /** consecutive samples older than the window's newest (2) or too far ahead (3), in order among themselves */
+  suspectN: number;
+  suspectKind: number;
+  suspectT: number;
   /** per-channel mode, ingestBatch: this channel's rows */
   rows: Rows;
 }
@@ -280,11 +301,34 @@ function isNumArray(v: unknown): v is ArrayLike<unknown> {
   return Array.isArray(v) || (ArrayBuffer.isView(v) && !(v instanceof DataView));
 }
 
-function typeName(v: unknown): string {
+/**
+ * What a value is, for an error text, in a notation of no language (as a debugger shows it):
+ * undefined, null, 1, 5n, true, "text", Array(2), Float64Array(3), Object, Object: null prototype.
+ * Never converts an object to a string (an Object.create(null) value has no toString).
+ */
+export function describeValue(v: unknown): string {
   if (v === null) return 'null';
-  if (Array.isArray(v)) return 'array';
-  if (ArrayBuffer.isView(v)) return v.constructor.name;
-  return typeof v;
+  if (Array.isArray(v)) return `Array(${v.length})`;
+  if (Buffer.isBuffer(v)) return `Buffer(${v.length})`;
+  if (ArrayBuffer.isView(v)) {
+    const name = Object.getPrototypeOf(v)?.constructor?.name ?? 'TypedArray';
+    return v instanceof DataView ? name : `${name}(${(v as unknown as ArrayLike<unknown>).length})`;
+  }
+  switch (typeof v) {
+    case 'undefined': return 'undefined';
+    case 'number': case 'boolean': return String(v);
+    case 'bigint': return `${v}n`;
+    case 'string': return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+    case 'symbol': return 'Symbol';
+    case 'function': return 'Function';
+    default: break;
+  }
+  if (v instanceof Date) return 'Date';
+  return Object.getPrototypeOf(v) === null ? 'Object: null prototype' : 'Object';
+}
+
+function bigintError(v: bigint, where = 'msg.payload'): FeatureWindowError {
+  return new FeatureWindowError('bigint', { where, value: `${v}n` });
 }
 
 /** The multi-channel feature window. Feed it payloads with `ingest`; it returns the completed outputs. */
@@ -337,6 +381,7 @@ export class FeatureWindow {
       duration: cfg.duration,
       hop: cfg.kind === 'count' ? cfg.hop : cfg.hopMs,
       maxSamples: cfg.maxSamples,
+      maxJump: cfg.maxJumpMs,
       features: cfg.features,
       bands,
       strategy: cfg.strategy,
@@ -344,7 +389,7 @@ export class FeatureWindow {
     const names = cfg.features.map((f) => `${name}.${f}`);
     if (bands) for (let b = 0; b < bandCount(bands); b++) names.push(`${name}.band${b}`);
     const ch: Channel = {
-      name, win, names, lastGood: NaN, latest: null, start: 0, end: 0, count: 0, fresh: false, overflowSeen: 0, rows: new Rows(),
+      name, win, names, lastGood: NaN, latest: null, start: 0, end: 0, count: 0, fresh: false, overflowSeen: 0, suspectN: 0, suspectKind: 0, suspectT: NaN, rows: new Rows(),
     };
     win.onWindow = (values, start, end, count) => {
       this.windows++;
@@ -383,7 +428,7 @@ export class FeatureWindow {
 
   /** Drop all buffered samples (channels stay). */
   reset(): void {
-    for (const c of this.order) { c.win.reset(); c.latest = null; c.fresh = false; c.lastGood = NaN; }
+    for (const c of this.order) { c.win.reset(); c.latest = null; c.fresh = false; c.lastGood = NaN; c.suspectN = 0; }
   }
 
   /**
@@ -423,7 +468,7 @@ export class FeatureWindow {
     if (typeof payload === 'number' || isNumArray(payload)) {
       const topic = opts.topic;
       if ((typeof topic !== 'string' || topic === '') && typeof topic !== 'number') {
-        throw new FeatureWindowError('noTopic', { type: typeName(payload) });
+        throw new FeatureWindowError('noTopic', { type: describeValue(payload), topic: describeValue(topic) });
       }
       const name = String(topic);
       // timestamps: a number / array, or an object keyed by the channel
@@ -448,7 +493,8 @@ export class FeatureWindow {
         }
       }
     } else {
-      throw new FeatureWindowError('badPayload', { type: typeName(payload) });
+      if (typeof payload === 'bigint') throw bigintError(payload);
+      throw new FeatureWindowError('badPayload', { type: describeValue(payload) });
     }
     // resolve channels only now: a message that fails validation creates none
     let k0 = 0;
@@ -476,6 +522,7 @@ export class FeatureWindow {
   }
 
   private entry(name: string, v: unknown, ts: unknown, q: Record<string, unknown> | null, now: number): Entry | null {
+    if (typeof v === 'bigint') throw bigintError(v, `msg.payload.${name}`);
     const values: ArrayLike<unknown> = isNumArray(v) ? v : [v];
     const len = values.length;
     let tsArr: ArrayLike<unknown> | null = null;
@@ -519,7 +566,7 @@ export class FeatureWindow {
         // fast path: a run of good samples, until a window completes or a problem sample
         const i0 = e.i;
         e.i = win.pushRun(values, e.i, e.len, e.tsArr, e.tsScalar, e.step, last);
-        if (e.i > i0) ch.lastGood = values[e.i - 1] as number;
+        if (e.i > i0) { ch.lastGood = values[e.i - 1] as number; ch.suspectN = 0; }
         if (win.stop === 0) return;
       }
       // a problem sample: apply the policy
@@ -538,15 +585,42 @@ export class FeatureWindow {
         if (policy === 'hold' && ch.lastGood === ch.lastGood) v = ch.lastGood;
         else continue;
       }
-      if (t < win.lastT) {
+      const problem = win.timeProblem(t);
+      if (problem !== 0 && this.clockJumped(ch, problem, t)) {
+        // a clock that stepped: warned once, the channel starts afresh from this sample
+        this.issue('clockJump', ch.name);
+        win.reset();
+      } else if (problem === 3) {
+        // not an epoch time in ms, or too far ahead: refused, never looped over
+        this.issue(Math.abs(t) > MAX_TIMESTAMP ? 'badTimestamp' : 'jumpAhead', ch.name);
+        continue;
+      } else if (problem === 2) {
         this.issue('outOfOrder', ch.name);
         if (policy === 'skip') continue;
         if (policy === 'hold') t = win.lastT;
         else { win.reset(); }
       }
+      if (problem === 0) ch.suspectN = 0;
       ch.lastGood = v;
       if (win.push(v, t) > 0) return;
     }
+  }
+
+  /**
+   * Counts a sample older than the window's newest (problem 2) or too far ahead (3); true on the
+   * CLOCK_JUMP_SAMPLES-th in a row of one kind, each not older than the one before it (and within
+   * the window's largest jump of it): the source's clock stepped, and this is its new time.
+   */
+  private clockJumped(ch: Channel, problem: number, t: number): boolean {
+    if (Math.abs(t) > MAX_TIMESTAMP) return false;
+    const follows = ch.suspectN > 0 && ch.suspectKind === problem && t >= ch.suspectT
+      && (this.config.kind !== 'time' || t - ch.suspectT <= this.config.maxJumpMs);
+    ch.suspectN = follows ? ch.suspectN + 1 : 1;
+    ch.suspectKind = problem;
+    ch.suspectT = t;
+    if (ch.suspectN < CLOCK_JUMP_SAMPLES) return false;
+    ch.suspectN = 0;
+    return true;
   }
 
   private tryCombined(): void {

@@ -33,6 +33,8 @@ export type FeatureName = (typeof FEATURE_NAMES)[number];
  * (hop >= size) always use the fused path.
  */
 export const FUSED_MIN_HOP = 80;
+/** Time windows: the largest timestamp (ms since the epoch) taken, Date's range (year 275760). */
+export const MAX_TIMESTAMP = 8.64e15;
 
 export type Strategy = 'auto' | 'incremental' | 'fused';
 
@@ -44,6 +46,8 @@ export interface ChannelWindowOptions {
   duration: number;
   /** count windows: samples between window ends; time windows: ms between window ends. */
   hop: number;
+  /** time windows: a timestamp more than this many ms after the newest is refused (stop = 3); default: no bound. */
+  maxJump?: number;
   /** time windows: at most this many samples are held (oldest evicted first). */
   maxSamples: number;
   /** the selected features (any order; the output uses FEATURE_NAMES order). */
@@ -135,6 +139,10 @@ export class ChannelWindow {
   readonly size: number;
   readonly duration: number;
   readonly hop: number;
+  /** time windows: largest step ahead accepted, ms */
+  readonly maxJump: number;
+  /** time windows: most windows one sample can close (the windows that can contain one sample, plus one) */
+  private readonly maxCloses: number;
   readonly maxSamples: number;
   readonly nFeatures: number;
   readonly bands: BandSpec | null;
@@ -198,6 +206,8 @@ export class ChannelWindow {
     this.size = o.size;
     this.duration = o.duration;
     this.hop = o.hop;
+    this.maxJump = o.maxJump ?? Infinity;
+    this.maxCloses = o.kind === 'time' ? Math.ceil(o.duration / o.hop) + 2 : 0;
     this.maxSamples = o.maxSamples;
     this.bands = o.bands;
     this.strategy = o.strategy;
@@ -295,7 +305,18 @@ export class ChannelWindow {
     return emitted;
   }
 
-  /** Why the last pushRun stopped: 0 a window completed or the run ended, 1 a bad value, 2 an older timestamp. */
+  /**
+   * Time windows: 0 when t can be pushed, 2 when it is older than the newest sample, 3 when it is
+   * no epoch time in ms (outside Date's range) or more than maxJump ahead of the newest sample.
+   */
+  timeProblem(t: number): number {
+    if (this.kind !== 'time') return t < this.lastT ? 2 : 0;
+    if (!(t <= MAX_TIMESTAMP && t >= -MAX_TIMESTAMP)) return 3;
+    if (t < this.lastT) return 2;
+    return t - this.lastT > this.maxJump ? 3 : 0;
+  }
+
+  /** Why the last pushRun stopped: 0 a window completed or the run ended, 1 a bad value, 2 an older timestamp, 3 a timestamp out of range or too far ahead (time windows). */
   stop = 0;
 
   /**
@@ -314,6 +335,7 @@ export class ChannelWindow {
         let t: number;
         if (tsArr) { const tv = tsArr[i]; t = typeof tv === 'number' && tv - tv === 0 ? tv : tsScalar; } else t = tsScalar - (last - i) * step;
         if (t < this.lastT) { this.stop = 2; return i; }
+        if (!(t <= MAX_TIMESTAMP && t >= -MAX_TIMESTAMP) || t - this.lastT > this.maxJump) { this.stop = 3; return i; }
         if (this.push(v, t) > 0) return i + 1;
       }
       return i;
@@ -558,14 +580,23 @@ export class ChannelWindow {
 
   private closeTimeWindows(t: number): number {
     let emitted = 0;
-    while (t >= this.nextEnd) {
+    // Bounded by the windows that can hold one sample: however far t lies ahead, and even where
+    // nextEnd + hop rounds back to nextEnd (timestamps too large for the hop), this ends.
+    for (let k = 0; t >= this.nextEnd; k++) {
+      const next = this.nextEnd + this.hop;
+      if (k >= this.maxCloses || !(next > this.nextEnd)) {
+        while (this.n > 0) this.popFront();
+        this.head = 0;
+        this.nextEnd = Math.ceil((t + this.duration) / this.hop) * this.hop;
+        break;
+      }
       const lo = this.nextEnd - this.duration;
       while (this.n > 0 && this.ts[this.head] < lo) this.popFront();
       if (this.n >= this.minCount) {
         this.emit(lo, this.nextEnd);
         emitted++;
       }
-      this.nextEnd += this.hop;
+      this.nextEnd = next;
       if ((this.n === 0 || this.lastT < this.nextEnd - this.duration) && t >= this.nextEnd) {
         // the next window(s) would be empty (a gap in the data): start over with this sample
         while (this.n > 0) this.popFront();
