@@ -419,6 +419,26 @@ describe('mlops-onnx-infer node (real onnxruntime sessions)', function () {
     }
   });
 
+  it('settings.mlopsModelMaxBytes bounds the model files read (load and inspect)', async () => {
+    helper.settings({ userDir: dir, mlopsModelMaxBytes: 100 } as Parameters<typeof helper.settings>[0]);
+    try {
+      const { n, errs } = await load({ modelPath: '' });
+      n.receive({ model: { path: modelB } });
+      await waitFor('the model message failed', () => errs[0]);
+      expect(errs[0].error.message).to.match(/b\.onnx.*larger than 100 bytes/);
+      const r = await helper.request().get('/mlops-onnx-infer/inspect').query({ path: 'b.onnx' }).expect(413);
+      expect(r.body.error).to.include('at most 100 are read');
+    } finally {
+      helper.settings({});
+    }
+    // Without the setting, the default again.
+    await helper.unload();
+    const { n, errs } = await load({ modelPath: '' });
+    n.receive({ model: { path: modelB } });
+    await waitFor('model B loaded', () => n.log.args.find((a) => /model sum B loaded/.test(String(a[0]))), 10000);
+    expect(errs).to.have.length(0);
+  });
+
   it('/dev/zero and a FIFO as msg.model.path fail their message at once; later models still load', async () => {
     const fifo = path.join(dir, 'model.fifo');
     fs.rmSync(fifo, { force: true });

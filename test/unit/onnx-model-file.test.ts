@@ -81,6 +81,22 @@ describe('onnx model files: only regular files, bounded', function () {
     expect(readModelFileSync(model, { maxBytes: size }).size).to.equal(size);
   });
 
+  it('an async read that does not finish in time fails with modelReadTimeout, naming the time', async () => {
+    // 512 MB (sparse) cannot be read in 1 ms: the reader gives up at its timeout instead of waiting.
+    const big = path.join(dir, 'big.onnx');
+    fs.writeFileSync(big, '');
+    fs.truncateSync(big, 512 * 1024 * 1024);
+    try {
+      const t0 = Date.now();
+      const e = await rejection(readModelFile(big, { timeoutMs: 1 }));
+      expect(codeOf(e)).to.equal('modelReadTimeout');
+      expect(e.message).to.match(/did not finish within 1 ms/);
+      expect(Date.now() - t0).to.be.below(5000);
+    } finally {
+      fs.rmSync(big, { force: true });
+    }
+  });
+
   it('the new codes have en-US and de texts in the shared catalog, with a reason for drift detect', () => {
     for (const lang of ['en-US', 'de']) {
       const errors = JSON.parse(fs.readFileSync(path.join(__dirname, '../../locales', lang, 'mlops-common.json'), 'utf8')).errors;

@@ -36,10 +36,10 @@ export const MODEL_MAX_BYTES_DEFAULT = 2 * 1024 ** 3;
 export const MODEL_READ_TIMEOUT_DEFAULT = 30000;
 const limits = { maxBytes: MODEL_MAX_BYTES_DEFAULT, timeoutMs: MODEL_READ_TIMEOUT_DEFAULT };
 
-/** The process-wide defaults (the onnx infer node sets them from Node-RED's settings). */
+/** The process-wide limits (the onnx infer node sets them from Node-RED's settings); a limit not given is back to its default. */
 export function setModelFileLimits(l: ReadLimits): void {
-  if (typeof l.maxBytes === 'number' && l.maxBytes > 0) limits.maxBytes = Math.floor(l.maxBytes);
-  if (typeof l.timeoutMs === 'number' && l.timeoutMs > 0) limits.timeoutMs = l.timeoutMs;
+  limits.maxBytes = typeof l.maxBytes === 'number' && l.maxBytes > 0 ? Math.floor(l.maxBytes) : MODEL_MAX_BYTES_DEFAULT;
+  limits.timeoutMs = typeof l.timeoutMs === 'number' && l.timeoutMs > 0 ? l.timeoutMs : MODEL_READ_TIMEOUT_DEFAULT;
 }
 
 export function modelFileLimits(): Required<ReadLimits> {
