@@ -49,11 +49,15 @@ export = function (RED: NodeAPI) {
     const subscribe = config.mode !== 'read';
     let problem: CodedError | undefined;
     let active = 0;
+    let lost = 0;
+    let lostWarnedAt = 0;
 
     const render = (): StatusShape => {
       const info = connection.state;
       switch (info.state) {
         case 'connected':
+          if (subscription && !subscription.ready && !problem) return { fill: 'yellow', shape: 'dot', text: tx.t('status.subscribing') };
+          if (lost) return { fill: 'yellow', shape: 'dot', text: tx.t('status.lost', { lost }) };
           return problem
             ? { fill: 'yellow', shape: 'dot', text: tx.t('status.partial', { active, total: channels.length }) }
             : { fill: 'green', shape: 'dot', text: subscribe ? tx.t('status.subscribed', { count: channels.length }) : tx.t('status.connected') };
@@ -82,6 +86,20 @@ export = function (RED: NodeAPI) {
             problem = e;
             node.warn(tx.errorText(e));
             status.update(true);
+          },
+          revised: (r) => {
+            // once per subscription the server creates, and only when it changed something
+            const list = r.changed.map((c) => tx.t(`revised.${c.setting}`, { requested: c.requested, revised: c.revised })).join(', ');
+            node.warn(tx.t('revised.message', { list }));
+          },
+          overflow: (_n, total) => {
+            lost = total;
+            // the first loss at once, then at most one warning a minute with the running total
+            if (Date.now() - lostWarnedAt >= 60000) {
+              lostWarnedAt = Date.now();
+              node.warn(tx.t('errors.overflow', { lost: total }));
+            }
+            status.update();
           },
           active: (count) => {
             active = count;

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { plainValue, qualityOf, timestampOf, toSample } from '../../nodes/lib/opcua/convert';
-import { assembleSamples, parseChannels, settingsFromConfig, validateSettings, DEFAULT_SETTINGS } from '../../nodes/lib/opcua/reader';
+import { hasOverflow, plainValue, qualityOf, severityOf, timestampOf, toSample } from '../../nodes/lib/opcua/convert';
+import { assembleSamples, fitToSessionTimeout, parseChannels, settingsFromConfig, validateSettings, DEFAULT_SETTINGS } from '../../nodes/lib/opcua/reader';
 import { classifyError, validateEndpointOptions, OpcuaConnection } from '../../nodes/lib/opcua/connection';
 import { CodedErrors } from '../../nodes/lib/node-red/errors';
 import { probeKind } from '../../nodes/lib/opcua/probe';
@@ -43,6 +43,31 @@ describe('opcua lib: convert', () => {
     const uncertain = qualityOf({ statusCode: status(0x40000000, 'Uncertain', false) });
     expect(uncertain.good).to.equal(false);
     expect(qualityOf({}).good).to.equal(true);
+  });
+
+  it('takes Good from the severity bits: Good subcodes and info bits are good, Uncertain and Bad are not', () => {
+    expect(qualityOf({ statusCode: status(0x00300000, 'GoodClamped', false) })).to.deep.equal({ good: true, status: 'GoodClamped', code: 0x00300000 });
+    expect(qualityOf({ statusCode: status(0x00d90000, 'GoodLocalOverride', false) }).good).to.equal(true);
+    expect(qualityOf({ statusCode: status(0x480, 'Good#Overflow', false) }).good).to.equal(true);
+    expect(qualityOf({ statusCode: status(0x40920000, 'UncertainSubNormal', false) }).good).to.equal(false);
+    expect(qualityOf({ statusCode: status(0x80000000, 'Bad', false) }).good).to.equal(false);
+    expect(qualityOf({ statusCode: status(0xc0000000 | 0, 'Bad?', false) }).code).to.equal(0xc0000000);
+    expect(severityOf(0x00300000)).to.equal('good');
+    expect(severityOf(0x40000000)).to.equal('uncertain');
+    expect(severityOf(0x80000000)).to.equal('bad');
+    expect(hasOverflow(0x480)).to.equal(true);
+    expect(hasOverflow(0x80)).to.equal(false); // Overflow without the DataValue info type
+    expect(hasOverflow(0x400)).to.equal(false);
+  });
+
+  it('passes 64-bit integers beyond 2^53 exactly as decimal strings, safe ones as numbers', () => {
+    expect(plainValue([0x200000, 1], 8)).to.equal('9007199254740993');
+    expect(plainValue([0x1fffff, 0xffffffff], 8)).to.equal(Number.MAX_SAFE_INTEGER);
+    expect(plainValue([0xffffffff, 0xffffffff], 9)).to.equal('18446744073709551615');
+    expect(plainValue([0x80000000, 0], 8)).to.equal('-9223372036854775808');
+    expect(plainValue([[0, 7], [0x200000, 1]], 9)).to.deep.equal([7, '9007199254740993']);
+    expect(plainValue(2n ** 60n, 8)).to.equal('1152921504606846976');
+    expect(plainValue(5n, 8)).to.equal(5);
   });
 
   it('prefers the source timestamp, then the server timestamp, then the time of receipt', () => {
@@ -90,6 +115,20 @@ describe('opcua lib: channels and settings', () => {
     expect(bad({ queueSize: '2.5' })?.code).to.equal('notInteger');
     expect(bad({ queueSize: 20000 })?.code).to.equal('aboveMax');
     expect(bad({ deadband: '-0.1' })?.message).to.equal('deadband must be at least 0, got -0.1');
+  });
+});
+
+describe('opcua lib: subscription counts from the granted session timeout', () => {
+  it('keeps keep-alive x publishing interval within the session timeout', () => {
+    expect(fitToSessionTimeout(500, 60000)).to.deep.equal({ publishingIntervalMs: 500, maxKeepAliveCount: 10, lifetimeCount: 120 });
+    const short = fitToSessionTimeout(1000, 3000); // 10 x 1000 ms would exceed 3 s
+    expect(short.publishingIntervalMs * short.maxKeepAliveCount).to.be.at.most(3000);
+    expect(short.maxKeepAliveCount).to.be.at.least(3);
+    expect(short.lifetimeCount).to.be.at.least(3 * short.maxKeepAliveCount);
+    const tiny = fitToSessionTimeout(5000, 2000); // even 3 intervals do not fit: the interval shrinks
+    expect(tiny.maxKeepAliveCount).to.equal(3);
+    expect(tiny.publishingIntervalMs * 3).to.be.at.most(2000);
+    expect(fitToSessionTimeout(100, 0).maxKeepAliveCount).to.equal(10);
   });
 });
 

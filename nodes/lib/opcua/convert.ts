@@ -17,12 +17,19 @@ const INT64 = 8;
 const UINT64 = 9;
 const LOCALIZED_TEXT = 21;
 
+/**
+ * A 64-bit integer as a number when it is exact (|v| <= 2^53 - 1), else as its exact decimal
+ * string (a number would lose digits silently: 2^53 + 1 reads as 2^53).
+ */
 function int64ToNumber(v: unknown, unsigned: boolean): unknown {
   // node-opcua encodes (U)Int64 as [high, low] 32-bit words.
   if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'number' && typeof v[1] === 'number') {
     const high = unsigned ? v[0] >>> 0 : v[0] | 0;
-    return high * 4294967296 + (v[1] >>> 0);
+    const n = high * 4294967296 + (v[1] >>> 0);
+    if (Number.isSafeInteger(n)) return n;
+    return ((BigInt(high) << 32n) + BigInt(v[1] >>> 0)).toString();
   }
+  if (typeof v === 'bigint') return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
   return v;
 }
 
@@ -46,11 +53,27 @@ export function plainValue(raw: unknown, dataType?: number): unknown {
 
 const GOOD: SampleQuality = Object.freeze({ good: true, status: 'Good', code: 0 }) as SampleQuality;
 
-/** The quality of a DataValue; a missing status code means Good (as on the wire). */
+/** The severity of a status code (OPC UA Part 4, 7.39): its top two bits. 00 Good, 01 Uncertain, 10/11 Bad. */
+export function severityOf(code: number): 'good' | 'uncertain' | 'bad' {
+  const bits = (code >>> 30) & 0b11;
+  return bits === 0 ? 'good' : bits === 1 ? 'uncertain' : 'bad';
+}
+
+/** The Overflow info bit (bit 7, with the DataValue info type bits 10-11 set to 01). */
+export function hasOverflow(code: number): boolean {
+  return ((code >>> 10) & 0b11) === 0b01 && (code & 0x80) !== 0;
+}
+
+/**
+ * The quality of a DataValue; a missing status code means Good (as on the wire). Good is the
+ * severity bits 00 whatever the subcode and info bits say (GoodClamped, GoodLocalOverride, Good
+ * with the Overflow bit are good); node-opcua's isGood() is true for code 0 only.
+ */
 export function qualityOf(dv: DataValueLike): SampleQuality {
   const sc = dv.statusCode;
   if (!sc || sc.value === 0) return GOOD;
-  return { good: sc.isGood(), status: sc.name, code: sc.value };
+  const code = sc.value >>> 0;
+  return { good: severityOf(code) === 'good', status: sc.name, code };
 }
 
 /** Source timestamp in ms, else server timestamp, else the fallback (time of receipt). */

@@ -19,7 +19,8 @@ import type { CodedError } from '../node-red/errors';
 import { numberField, type NumberRule } from '../node-red/config';
 import { firstLine, oneOrAll, readError } from './errors';
 import type { OpcuaConnection } from './connection';
-import { toSample, type DataValueLike, type Sample } from './convert';
+import { ClientSubscription as ClientSubscriptionClass } from 'node-opcua-client';
+import { hasOverflow, toSample, type DataValueLike, type Sample } from './convert';
 
 export interface ChannelSpec {
   /** Friendly name, the key in msg.payload. */
@@ -157,12 +158,40 @@ export async function readOnce(session: ClientSession, channels: readonly Channe
   return assembleSamples(names, dataValues.map((dv, index) => ({ index, sample: toSample(dv as DataValueLike, now) })), false);
 }
 
+/**
+ * Publishing interval, keep-alive and lifetime counts that fit the session timeout the server
+ * granted: the server ends a session that hears nothing for that long, and node-opcua refuses
+ * (NODE-OPCUA-W09) a subscription whose keep-alive interval (interval x count) exceeds it.
+ * The keep-alive count is at most 10 and at least 3 (node-opcua's minimum); when even 3
+ * intervals do not fit, the publishing interval is shortened.
+ */
+export function fitToSessionTimeout(publishingIntervalMs: number, sessionTimeoutMs: number): { publishingIntervalMs: number; maxKeepAliveCount: number; lifetimeCount: number } {
+  const budget = Number.isFinite(sessionTimeoutMs) && sessionTimeoutMs > 0 ? sessionTimeoutMs * 0.75 : Infinity;
+  let interval = publishingIntervalMs;
+  let keepAlive = Math.min(10, Math.floor(budget / interval));
+  if (keepAlive < 3) {
+    keepAlive = 3;
+    interval = Math.max(1, Math.floor(budget / 3));
+  }
+  return { publishingIntervalMs: interval, maxKeepAliveCount: keepAlive, lifetimeCount: Math.max(keepAlive * 3, 12 * keepAlive) };
+}
+
+/** The values the server gave where they differ from the requested ones. */
+export interface Revisions {
+  /** What was asked for and what the server granted, by setting; only the ones that differ. */
+  changed: Array<{ setting: 'samplingInterval' | 'publishingInterval' | 'queueSize' | 'maxKeepAliveCount'; requested: number; revised: number }>;
+}
+
 export interface SubscriptionHandlers {
   samples(msg: SamplesMessage): void;
   /** Monitored items the server refused (e.g. BadNodeIdUnknown), or a subscription failure. */
   problem(e: CodedError): void;
   /** The subscription is (again) delivering: the number of items monitored. */
   active(itemCount: number): void;
+  /** The server revised settings (once per subscription created, only when something differs). */
+  revised?(r: Revisions): void;
+  /** Values lost to queue overflow (Overflow info bit) in this publish, and the total so far. */
+  overflow?(lost: number, total: number): void;
 }
 
 /**
@@ -176,6 +205,8 @@ export class ChannelSubscription {
   private handleToIndex = new Map<number, number>();
   private gen = 0;
   private stopped = false;
+  /** Values the server dropped from a full queue (one per Overflow bit seen, at least one value each). */
+  lost = 0;
   private readonly onSession = (session: ClientSession) => void this.subscribe(session);
 
   constructor(
@@ -205,17 +236,26 @@ export class ChannelSubscription {
     };
   }
 
+  /** True once the items of the current subscription exist on the server. */
+  ready = false;
+
   private async subscribe(session: ClientSession): Promise<void> {
     const gen = ++this.gen;
+    this.ready = false;
     // A new session means the previous client is gone with its subscription.
     this.subscription = undefined;
     this.group = undefined;
     try {
       const s = this.settings;
+      const fit = fitToSessionTimeout(s.publishingIntervalMs, session.timeout);
+      // node-opcua checks the server's revised values against the session timeout again, inside
+      // a callback, where a throw would end the process: the counts above fit, a server that
+      // revises the interval upwards only gets node-opcua's warning.
+      ClientSubscriptionClass.ignoreNextWarning = true;
       const subscription = await session.createSubscription2({
-        requestedPublishingInterval: s.publishingIntervalMs,
-        requestedLifetimeCount: 120,
-        requestedMaxKeepAliveCount: 10,
+        requestedPublishingInterval: fit.publishingIntervalMs,
+        requestedLifetimeCount: fit.lifetimeCount,
+        requestedMaxKeepAliveCount: fit.maxKeepAliveCount,
         maxNotificationsPerPublish: 0,
         publishingEnabled: true,
         priority: 10,
@@ -249,11 +289,31 @@ export class ChannelSubscription {
         const params = { count: refused.length, total: this.channels.length, items: refused.join(', ') };
         this.handlers.problem(readError('refused', params, `server refused ${params.count} of ${params.total} items: ${params.items}`));
       }
+      this.reportRevisions(subscription, group, fit.maxKeepAliveCount);
+      this.ready = true;
       this.handlers.active(this.channels.length - refused.length);
     } catch (e) {
       if (gen === this.gen && !this.stopped) this.handlers.problem(readError('subscriptionFailed', { error: firstLine(e) }, `subscription failed: ${firstLine(e)}`));
     }
   }
+
+  private reportRevisions(subscription: ClientSubscription, group: ClientMonitoredItemGroup, keepAlive: number): void {
+    const s = this.settings;
+    const changed: Revisions['changed'] = [];
+    if (subscription.publishingInterval !== s.publishingIntervalMs) changed.push({ setting: 'publishingInterval', requested: s.publishingIntervalMs, revised: subscription.publishingInterval });
+    if (subscription.maxKeepAliveCount !== keepAlive) changed.push({ setting: 'maxKeepAliveCount', requested: keepAlive, revised: subscription.maxKeepAliveCount });
+    const items = group.monitoredItems.filter((item) => !item.statusCode || item.statusCode.isGood());
+    // one line per setting: the largest revision over the items (they share one request)
+    const sampling = Math.max(...items.map((i) => i.monitoringParameters?.samplingInterval ?? s.samplingIntervalMs));
+    const queue = Math.min(...items.map((i) => i.monitoringParameters?.queueSize ?? s.queueSize));
+    if (items.length && sampling !== s.samplingIntervalMs) changed.push({ setting: 'samplingInterval', requested: s.samplingIntervalMs, revised: sampling });
+    if (items.length && queue !== s.queueSize) changed.push({ setting: 'queueSize', requested: s.queueSize, revised: queue });
+    this.revisions = { changed };
+    if (changed.length) this.handlers.revised?.({ changed });
+  }
+
+  /** The last revisions the server made (empty before a subscription exists). */
+  revisions: Revisions = { changed: [] };
 
   private mapHandles(): void {
     this.handleToIndex.clear();
@@ -267,6 +327,7 @@ export class ChannelSubscription {
     const receivedAt = Date.now();
     const entries: Array<{ index: number; sample: Sample }> = [];
     let remapped = false;
+    let overflowed = 0;
     for (const data of nm.notificationData ?? []) {
       const items = (data as { monitoredItems?: Array<{ clientHandle: number; value: DataValueLike }> | null }).monitoredItems;
       if (!items) continue;
@@ -279,8 +340,13 @@ export class ChannelSubscription {
           index = this.handleToIndex.get(mi.clientHandle);
         }
         if (index === undefined) continue;
+        if (mi.value?.statusCode && hasOverflow(mi.value.statusCode.value >>> 0)) overflowed++;
         entries.push({ index, sample: toSample(mi.value, receivedAt) });
       }
+    }
+    if (overflowed) {
+      this.lost += overflowed;
+      this.handlers.overflow?.(overflowed, this.lost);
     }
     if (entries.length) this.handlers.samples(assembleSamples(this.names, entries, this.settings.queueSize > 1));
   }
