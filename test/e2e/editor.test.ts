@@ -63,7 +63,7 @@ function testFlows(): unknown[] {
 // What each mode shows: the labels of the visible rows, top to bottom.
 const fwRows = (kind: 'count' | 'time', type: 'sliding' | 'tumbling', fft = false) => [
   FW.name, FW.channels, FW.windowKind,
-  ...(kind === 'count' ? [FW.size, ...(type === 'sliding' ? [FW.hop] : [])] : [FW.duration, ...(type === 'sliding' ? [FW.hop] : []), FW.maxSamples]),
+  ...(kind === 'count' ? [FW.size, ...(type === 'sliding' ? [FW.hop] : [])] : [FW.duration, ...(type === 'sliding' ? [FW.hop] : []), FW.maxSamples, FW.maxJump]),
   FW.features, FW.fftChannels, ...(fft ? [FW.bands, FW.bandEdges] : []), FW.sampleRate, FW.badSample, FW.output, FW.batchOutput,
 ];
 const onnxRows = (output: 'score' | 'label' | 'vector') => [
