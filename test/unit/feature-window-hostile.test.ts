@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { ChannelWindow } from '../../nodes/lib/window/running-window';
+import { Watchdog } from '../support/watchdog';
 import {
   CLOCK_JUMP_SAMPLES, DEFAULT_MAX_JUMP_S, FeatureWindow, FeatureWindowError, IssueKind, describeValue, parseConfig, RawFeatureWindowConfig,
 } from '../../nodes/lib/window/feature-window';
@@ -22,6 +23,11 @@ function codeOf(f: () => unknown): { code: string; message: string } {
 const T0 = 1.7e12; // epoch ms
 
 describe('feature window: far-future timestamps (issue 9)', () => {
+  // a loop that never returns cannot fail a mocha test: the watchdog kills the run after 10 s instead
+  let dog: Watchdog;
+  beforeEach(async function () { dog = await Watchdog.start(this.currentTest?.fullTitle() ?? 'far-future timestamps'); });
+  afterEach(async () => { expect(await dog.stop(), 'longest event-loop stall, ms').to.be.below(1000); });
+
   // These ran forever before the fix: nextEnd + hop rounds back to nextEnd at 1.7e18 (ulp 256)
   // and 1e308, so the window-closing loop never advanced. Each case must return, and quickly.
   for (const [hop, ts] of [[100, [1.7e18]], [100, [1.7e18, 1.7e18 + 1e6, 1.7e18 + 2e6]], [500, [1e308, 1e308]], [100, [T0, T0 + 10, 1.7e18]]] as Array<[number, number[]]>) {
