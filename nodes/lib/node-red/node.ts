@@ -2,7 +2,7 @@
  * The few things every node does the same way: refuse input when its configuration is bad, and
  * end an input, sync or async, in done() or done(err) with the error's text.
  */
-import { COMMON } from './errors';
+import { COMMON, commonError } from './errors';
 import type { Texts } from './i18n';
 import type { StatusTarget } from './status';
 
@@ -31,26 +31,29 @@ export function refuseInput(node: NodeLike, tx: Texts, e: unknown): string {
  * cloning) ends the message with done(err), success with done(). Async work: the promise that
  * settles after done, for a queue to wait on.
  *
- * done(err) itself throws when Node-RED cannot copy the message for a Catch node (a getter that
- * throws, a proxy): `report` (node.error) then reports the error without the message.
+ * done() and done(err) themselves throw when Node-RED cannot copy the message for a Complete or
+ * Catch node (a getter that throws, a proxy, nesting thousands deep): `report` (node.error with a
+ * fresh message) then says so, and nothing escapes into Node-RED's delivery.
  */
 export function settle(tx: Texts, done: Done, work: () => void | Promise<unknown>, report?: (text: string) => void): Promise<void> | undefined {
-  const fail = (e: unknown) => {
-    const err = tx.toError(e);
+  const finish = (e?: unknown) => {
+    const err = e === undefined ? undefined : tx.toError(e);
     try {
       done(err);
-    } catch {
-      report?.(err.message);
+    } catch (copy) {
+      const reason = (copy as Error)?.message ?? String(copy);
+      const uncopyable = tx.errorText(commonError('uncopyable', { reason }, `Node-RED cannot copy this message (${reason}): expected a message without getters that throw, proxies or nesting thousands of levels deep`));
+      report?.(err ? `${err.message}; ${uncopyable}` : uncopyable);
     }
   };
   let r: void | Promise<unknown>;
   try {
     r = work();
   } catch (e) {
-    fail(e);
+    finish(e);
     return undefined;
   }
-  if (r && typeof (r as Promise<unknown>).then === 'function') return (r as Promise<unknown>).then(() => done(), fail);
-  done();
+  if (r && typeof (r as Promise<unknown>).then === 'function') return (r as Promise<unknown>).then(() => finish(), finish);
+  finish();
   return undefined;
 }
