@@ -30,7 +30,8 @@ export = function (RED: NodeAPI) {
 
     const limiter = new RateLimiter(WARN_INTERVAL_MS);
     fw.onIssue = (kind, channel) => {
-      const n = limiter.hit(kind, Date.now());
+      // a clock jump is warned once per channel (each starts afresh); the rest once per kind and interval
+      const n = limiter.hit(kind === 'clockJump' ? `${kind}:${channel}` : kind, Date.now());
       if (n > 0) node.warn(t(`warn.${kind}`, { channel, count: n, policy: t(`policy.${fw.config.badSample}`) }));
     };
     const status = new ThrottledStatus(node, () => ({ fill: 'green', shape: 'dot', text: t('status.running', { channels: fw.channelCount, windows: fw.outputs }) }));

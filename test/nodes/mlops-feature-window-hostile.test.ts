@@ -75,6 +75,24 @@ describe('mlops-feature-window node: hostile input (issue 9)', () => {
     expect(w.filter((s) => s.includes("the source's clock jumped"))).to.have.length(1);
   });
 
+  it('a clock that steps back on two channels at once is warned once for each, and both window again', async () => {
+    const { fw, got } = await load({ windowKind: 'time', duration: 1000, hopMs: 100, features: 'mean', channels: 'a, b' });
+    const before: number[] = [];
+    for (let i = 0; i < 300; i++) before.push(T0 + i * 10);
+    fw.receive({ payload: { a: before.map(() => 1), b: before.map(() => 2) }, timestamps: { a: before, b: before } });
+    await waitFor('windows before the step', () => (got.length > 0 ? true : undefined));
+    const n0 = got.length;
+    const after: number[] = [];
+    for (let i = 0; i < 500; i++) after.push(T0 - 3.6e6 + i * 10);
+    fw.receive({ payload: { a: after.map(() => 1), b: after.map(() => 2) }, timestamps: { a: after, b: after } });
+    await waitFor('windows after the step', () => (got.length > n0 ? true : undefined));
+    expect(got[got.length - 1].payload).to.deep.equal([1, 2]);
+    const jumps = warnings(fw).filter((s) => s.includes("the source's clock jumped"));
+    expect(jumps).to.have.length(2);
+    expect(jumps[0]).to.contain('channel "a"');
+    expect(jumps[1]).to.contain('channel "b"');
+  });
+
   it('BigInt and prototype-less values fail their message with a text that says what was expected and got', async () => {
     const { fw, errs, got } = await load({ size: 4, hop: 1, features: 'mean' });
     fw.receive({ payload: 5n, topic: 'a' });
