@@ -29,7 +29,7 @@ export = function (RED: NodeAPI) {
     try {
       this.connection = new OpcuaConnection(endpointOptions(config, this.credentials, this.pkiFolder));
       this.connection.on('state', (info: StateInfo) => {
-        if (info.state === 'untrusted' || info.state === 'denied') this.warn(`${config.endpoint}: ${this.describe!(info)}`);
+        if (info.state === 'untrusted' || info.state === 'refused' || info.state === 'denied') this.warn(`${config.endpoint}: ${this.describe!(info)}`);
       });
     } catch (e) {
       this.connection = undefined;

@@ -67,6 +67,8 @@ export = function (RED: NodeAPI) {
           return { fill: 'yellow', shape: 'ring', text: tx.t('status.reconnecting', { attempt: info.attempt ?? 0, detail: describe(info) }) };
         case 'untrusted':
           return { fill: 'red', shape: 'ring', text: tx.t('status.untrusted') };
+        case 'refused':
+          return { fill: 'red', shape: 'ring', text: tx.t('status.refused') };
         case 'denied':
           return { fill: 'red', shape: 'ring', text: tx.t('status.denied') };
         default:

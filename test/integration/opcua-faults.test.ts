@@ -7,6 +7,7 @@
 import { expect } from 'chai';
 import type { EventEmitter } from 'events';
 import * as fs from 'fs';
+import * as path from 'path';
 import { OPCUACertificateManager } from 'node-opcua-certificate-manager';
 import { DataType, StatusCode, StatusCodes, Variant, VariantArrayType } from 'node-opcua-client';
 import { OPCUAServer } from 'node-opcua-server';
@@ -30,10 +31,10 @@ interface FaultServer {
   stop(): Promise<void>;
 }
 
-async function startFaultServer(): Promise<FaultServer> {
+async function startFaultServer(opts: { acceptClients?: boolean } = {}): Promise<FaultServer> {
   const port = await findFreePort();
   const pki = tmpDir('fault-server-pki');
-  const serverCertificateManager = new OPCUACertificateManager({ rootFolder: pki, automaticallyAcceptUnknownCertificate: true });
+  const serverCertificateManager = new OPCUACertificateManager({ rootFolder: pki, automaticallyAcceptUnknownCertificate: opts.acceptClients ?? true });
   const server = new OPCUAServer({ port, host: '127.0.0.1', hostname: '127.0.0.1', resourcePath: '/UA/Faults', serverCertificateManager, isAuditing: false });
   await server.initialize();
   const grant = { sessionTimeoutMs: 0 };
@@ -183,5 +184,28 @@ describe('opcua read against a server configured to reproduce faults (integratio
     const firstGreen = st.findIndex((s) => s.fill === 'green');
     expect(st.slice(0, firstGreen).map((s) => s.text)).to.include('subscribing');
     expect(st.map((s) => s.text ?? '').filter((t) => /attempt 0/.test(t))).to.deep.equal([]);
+  });
+
+  it('says that the server refused the client certificate and names the file to give its administrator', async () => {
+    const strict = await startFaultServer({ acceptClients: false });
+    try {
+      const strictFlow = [
+        { id: 'ep', type: 'mlops-opcua-endpoint', endpoint: strict.url, securityMode: 'SignAndEncrypt', securityPolicy: 'Basic256Sha256', authType: 'anonymous', pkiFolder: clientPki, trustOnFirstUse: true },
+        { id: 'r', type: 'mlops-opcua-read', endpoint: 'ep', channels: [{ name: 'fast', nodeId: id('Fast') }], mode: 'subscribe', samplingInterval: 50, publishingInterval: 100, queueSize: 1, deadband: 0, wires: [[]] },
+      ];
+      await helper.load([endpointNode, readNode], strictFlow);
+      const st = spy('status') as Array<{ fill?: string; text?: string }>;
+      const ep = helper.getNode('ep') as unknown as EventEmitter;
+      const warns: string[] = [];
+      ep.on('call:warn', (c: { args: unknown[] }) => warns.push(String(c.args[0])));
+      const file = path.join(clientPki, 'own', 'certs', 'client_certificate.pem');
+      const warning = await waitFor('the endpoint names the refused client certificate', () => warns.find((w) => w.includes(file)), 30000);
+      expect(warning).to.match(/refused (the|our) client certificate/);
+      await waitFor('a red status about the client certificate', () => st.find((s) => s.fill === 'red' && /client certificate/.test(s.text ?? '')), 30000);
+      expect(st.map((s) => s.text ?? '').filter((t) => /attempt 0|may have been rejected/.test(t))).to.deep.equal([]);
+    } finally {
+      await helper.unload();
+      await strict.stop();
+    }
   });
 });

@@ -192,6 +192,11 @@ describe('opcua lib: endpoint options', () => {
     expect(classifyError(new Error('BadCertificateUntrusted (0x801a0000)'))).to.equal('untrusted');
     expect(classifyError(new Error('BadUserAccessDenied'))).to.equal('denied');
     expect(classifyError(new Error('connect ECONNREFUSED'))).to.equal('reconnecting');
+    // the server refusing this client's certificate, as node-opcua reports it (with a signed channel only)
+    expect(classifyError(new Error('The connection has been rejected by server: BadSecurityChecksFailed (0x80130000)'), 'SignAndEncrypt')).to.equal('refused');
+    expect(classifyError(new Error('The connection may have been rejected by server,\n Err = (socket closed)'), 'Sign')).to.equal('refused');
+    expect(classifyError(new Error('The connection has been rejected by server: BadCertificateUntrusted (0x801a0000)'), 'Sign')).to.equal('refused');
+    expect(classifyError(new Error('The connection may have been rejected by server,\n Err = (socket closed)'), 'None')).to.equal('reconnecting');
   });
   it('tells the reasons of a failed test connection apart (messages as node-opcua 2.182 gives them)', () => {
     expect(probeKind(new Error('server Certificate verification failed with err BadCertificateUntrusted (0x801a0000)'))).to.equal('untrusted');

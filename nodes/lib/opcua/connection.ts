@@ -54,6 +54,8 @@ export type ConnectionState =
   | 'connected'
   | 'reconnecting'
   | 'untrusted'
+  /** The server refused this client's certificate: its administrator has to trust it. */
+  | 'refused'
   | 'denied'
   | 'closed';
 
@@ -108,8 +110,12 @@ export function validateEndpointOptions(o: Partial<EndpointOptions>): CodedError
  * Classifies a connection error: `untrusted` and `denied` need a person to act; anything else
  * (an unreachable server, a timeout) is retried as `reconnecting`.
  */
-export function classifyError(err: Error): ConnectionState {
+export function classifyError(err: Error, securityMode: SecurityModeName = 'SignAndEncrypt'): ConnectionState {
   const m = `${err.message}`;
+  // The server answered the secure channel request with a refusal (node-opcua: "has been
+  // rejected by server: BadSecurityChecksFailed", or "may have been rejected by server" when
+  // it just closed the socket): with a signed channel, that is this client's certificate.
+  if (securityMode !== 'None' && /(has|may have) been rejected by server/i.test(m) && !/BadSecurity(Mode|Policy)Rejected/.test(m)) return 'refused';
   if (/BadCertificate(Untrusted|Invalid|Revoked|IssuerRevoked|TimeInvalid|HostNameInvalid|UriInvalid)|certificate.*(untrusted|rejected)/i.test(m)) {
     return 'untrusted';
   }
@@ -118,10 +124,14 @@ export function classifyError(err: Error): ConnectionState {
 }
 
 /** What a failed attempt says to a person, in English (detail) and coded (reason). */
-function failure(state: ConnectionState, err: Error, pki: { trusted: string; rejected: string }, tofu: boolean): StateInfo {
-  const error = firstLine(err);
+function failure(state: ConnectionState, err: Error, pki: { trusted: string; rejected: string; own: string }, tofu: boolean): StateInfo {
+  // node-opcua puts the server's answer on a second line ("may have been rejected by server,\n Err = (...)")
+  const error = String(err.message).split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
   let reason: CodedError;
-  if (state === 'untrusted' && !tofu) {
+  if (state === 'refused') {
+    const file = pki.own;
+    reason = endpointError('clientRefused', { file, error }, `the server refused the client certificate (${error}): give ${file} to the server's administrator to trust it, then it connects on the next attempt`);
+  } else if (state === 'untrusted' && !tofu) {
     reason = endpointError('untrusted', { ...pki, error }, `server certificate not trusted: moved to ${pki.rejected}; move it to ${pki.trusted} to trust it`);
   } else if (state === 'denied') {
     reason = endpointError('denied', { error }, `access denied by the server: ${error}`);
@@ -226,9 +236,9 @@ export class OpcuaConnection extends EventEmitter {
   }
 
   /** Where an operator finds a rejected server certificate and puts it to trust it. */
-  get pki(): { trusted: string; rejected: string } {
+  get pki(): { trusted: string; rejected: string; own: string } {
     const root = this.options.pkiFolder;
-    return { trusted: path.join(root, 'trusted', 'certs'), rejected: path.join(root, 'rejected') };
+    return { trusted: path.join(root, 'trusted', 'certs'), rejected: path.join(root, 'rejected'), own: path.join(root, 'own', 'certs', 'client_certificate.pem') };
   }
 
   private setState(info: StateInfo): void {
@@ -261,11 +271,12 @@ export class OpcuaConnection extends EventEmitter {
       if (gen !== this.generation) return;
       client = createClient(this.options, clientCertificateManager);
       this.client = client;
-      client.on('backoff', (count: number, delay: number) => {
+      client.on('backoff', (_count: number, delay: number) => {
+        // node-opcua counts its own retries from 0 on every client: the attempt is ours
         if (gen === this.generation && this.info.state !== 'connecting') {
           const seconds = Math.round(delay / 1000);
           const reason = endpointError('nextAttempt', { seconds }, `next attempt in ${seconds} s`);
-          this.setState({ state: 'reconnecting', attempt: count, detail: reason.message, reason });
+          this.setState({ state: 'reconnecting', attempt: Math.max(1, this.attempt), detail: reason.message, reason });
         }
       });
       await client.connect(this.options.endpointUrl);
@@ -285,7 +296,7 @@ export class OpcuaConnection extends EventEmitter {
       const err = e instanceof Error ? e : new Error(String(e));
       await this.dropClient(client);
       if (gen !== this.generation) return;
-      const state = classifyError(err);
+      const state = classifyError(err, this.options.securityMode);
       if (state === 'untrusted') {
         // The next attempt reads the PKI folders afresh: the certificate manager learns of a
         // certificate moved to trusted/ only through file watchers, which can miss a move made
@@ -327,7 +338,7 @@ export class OpcuaConnection extends EventEmitter {
     this.generation++;
     this.currentSession = undefined;
     void this.dropClient(client);
-    this.scheduleRetry(failure(classifyError(err), err, this.pki, this.options.trustOnFirstUse));
+    this.scheduleRetry(failure(classifyError(err, this.options.securityMode), err, this.pki, this.options.trustOnFirstUse));
   }
 
   private scheduleRetry(info: StateInfo): void {
