@@ -86,6 +86,8 @@ describe('feature window: far-future timestamps (issue 9)', () => {
     const e = codeOf(() => parseConfig({ windowKind: 'time', duration: 5000, maxJump: 2 }));
     expect(e.code).to.equal('maxJumpShort');
     expect(e.message).to.contain('2 s').and.contain('5000 ms');
+    // a flow saved before the setting, with a window longer than the default: the window's duration
+    expect(parseConfig({ windowKind: 'time', duration: 864e6, hopMs: 36e5 }).maxJumpMs).to.equal(864e6);
   });
 });
 

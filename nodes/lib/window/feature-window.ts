@@ -149,7 +149,8 @@ export function parseConfig(raw: RawFeatureWindowConfig): FeatureWindowConfig {
     hopMs = tumbling ? duration : num(raw.hopMs, duration);
     if (!(hopMs > 0) || !Number.isFinite(hopMs)) throw new FeatureWindowError('range', { name: 'hopMs', value: String(raw.hopMs), min: 1, max: 'inf' });
     maxSamples = intIn('maxSamples', num(raw.maxSamples, 65536), Math.max(need, 2), MAX_WINDOW);
-    const jump = num(raw.maxJump, DEFAULT_MAX_JUMP_S);
+    // not set (a flow from before the setting): the default, or the window's duration if longer
+    const jump = num(raw.maxJump, Math.max(DEFAULT_MAX_JUMP_S, duration / 1000));
     if (!(jump > 0) || !Number.isFinite(jump)) throw new FeatureWindowError('maxJump', { value: String(raw.maxJump) });
     maxJumpMs = jump * 1000;
     // the window must fit: a jump shorter than the window would refuse ordinary samples
