@@ -22,7 +22,7 @@ export = function (RED: NodeAPI) {
   const { t } = tx;
   // Model files: at most settings.mlopsModelMaxBytes bytes (default 2 GiB), read within
   // settings.mlopsModelReadTimeoutMs (default 30 s), for every reader in this process.
-  const settings = RED.settings as unknown as { mlopsModelMaxBytes?: unknown; mlopsModelReadTimeoutMs?: unknown };
+  const settings = RED.settings as unknown as { mlopsModelMaxBytes?: unknown; mlopsModelReadTimeoutMs?: unknown; mlopsModelDirs?: unknown };
   const setting = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : undefined);
   const maxModelBytes = setting(settings.mlopsModelMaxBytes);
   setModelFileLimits({ maxBytes: maxModelBytes, timeoutMs: setting(settings.mlopsModelReadTimeoutMs) });
@@ -112,7 +112,9 @@ export = function (RED: NodeAPI) {
     if (!raw) return void res.status(400).json({ error: t('errors.modelPath') });
     // Only model files under the user directory, named relative to it (never the absolute path).
     const status: Record<string, number> = { modelOutsideUserDir: 403, modelNotFound: 404, modelRead: 404, modelCorrupt: 422, modelNotFile: 422, modelTooLarge: 413, modelReadTimeout: 504 };
-    userDirModel(raw, userDir(RED))
+    // settings.mlopsModelDirs: further model folders (e.g. a link into the user directory that leads out of it).
+    const dirs = Array.isArray(settings.mlopsModelDirs) ? settings.mlopsModelDirs.filter((d): d is string => typeof d === 'string' && d !== '') : [];
+    userDirModel(raw, userDir(RED), dirs)
       .then(({ file, rel }) => inspectModel(file, rel))
       .then(
         (info) => res.json(info),

@@ -31,4 +31,6 @@ module.exports = {
     palette: { categories: ['MLOps', 'common', 'function', 'network'] },
   },
   functionExternalModules: false,
+  // The demo links models/ in the user directory to this folder: the onnx dialog may inspect the models there.
+  mlopsModelDirs: ['models'],
 };

@@ -419,6 +419,34 @@ describe('mlops-onnx-infer node (real onnxruntime sessions)', function () {
     }
   });
 
+  it('the inspect endpoint reads a models folder that settings.mlopsModelDirs names (a link leading out of the user directory)', async () => {
+    const user = path.join(dir, 'user2');
+    const ext = path.join(dir, 'ext-models');
+    fs.mkdirSync(user, { recursive: true });
+    fs.mkdirSync(ext, { recursive: true });
+    fs.copyFileSync(mlp, path.join(ext, 'mlp.onnx'));
+    fs.symlinkSync(ext, path.join(user, 'models'));
+    helper.settings({ userDir: user });
+    try {
+      await load({ modelPath: '' });
+      expect((await helper.request().get('/mlops-onnx-infer/inspect').query({ path: 'models/mlp.onnx' })).status).to.equal(403);
+    } finally {
+      helper.settings({});
+    }
+    await helper.unload();
+    helper.settings({ userDir: user, mlopsModelDirs: ['models'] } as Parameters<typeof helper.settings>[0]);
+    try {
+      await load({ modelPath: '' });
+      const r = await helper.request().get('/mlops-onnx-infer/inspect').query({ path: 'models/mlp.onnx' }).expect(200);
+      expect(r.body.path).to.equal(path.join('models', 'mlp.onnx'));
+      expect(JSON.stringify(r.body)).to.not.include(ext);
+      // still nothing beside it
+      expect((await helper.request().get('/mlops-onnx-infer/inspect').query({ path: 'models/../../a.onnx' })).status).to.equal(403);
+    } finally {
+      helper.settings({});
+    }
+  });
+
   it('settings.mlopsModelMaxBytes bounds the model files read (load and inspect)', async () => {
     helper.settings({ userDir: dir, mlopsModelMaxBytes: 100 } as Parameters<typeof helper.settings>[0]);
     try {

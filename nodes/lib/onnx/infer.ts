@@ -100,29 +100,31 @@ export class InferStatus {
 
 /**
  * The model file `raw` names for the inspect endpoint, which only reads model files under the
- * user directory: relative to it, absolute paths inside it; `..` escapes and symbolic links
- * leading out are refused (checked after resolving links), without telling whether such a file
- * exists. Resolves to the real path and the path relative to the user directory.
+ * user directory or a models folder the settings name (`modelDirs`, relative to the user
+ * directory): relative to the user directory, or absolute inside one of them; `..` escapes and
+ * symbolic links leading out are refused (checked again after resolving links), without telling
+ * whether such a file exists. Resolves to the real path and the path to show: relative to the
+ * user directory (the user directory itself is never named).
  */
-export async function userDirModel(raw: string, userDir: string): Promise<{ file: string; rel: string }> {
+export async function userDirModel(raw: string, userDir: string, modelDirs: string[] = []): Promise<{ file: string; rel: string }> {
   const outside = () => commonError('modelOutsideUserDir', { path: raw }, `only model files in the Node-RED user directory can be inspected, got ${raw}`);
-  const inside = (root: string, p: string) => {
+  const under = (root: string, p: string) => {
     const rel = path.relative(root, p);
-    return rel !== '' && !rel.startsWith('..' + path.sep) && rel !== '..' && !path.isAbsolute(rel) ? rel : undefined;
+    return rel !== '' && rel !== '..' && !rel.startsWith('..' + path.sep) && !path.isAbsolute(rel) ? rel : undefined;
   };
   const base = path.resolve(userDir);
-  if (raw.includes('\0') || !inside(base, path.resolve(base, raw))) throw outside();
-  let root: string;
+  const roots = [base, ...modelDirs.map((d) => path.resolve(base, d))];
+  const abs = path.resolve(base, raw);
+  if (raw.includes('\0') || !roots.some((r) => under(r, abs))) throw outside();
   let real: string;
   try {
-    root = await fsp.realpath(base);
-    real = await fsp.realpath(path.resolve(base, raw));
+    real = await fsp.realpath(abs);
   } catch {
     throw commonError('modelNotFound', { path: raw }, `no model file ${raw} in the Node-RED user directory`);
   }
-  const rel = inside(root, real);
-  if (!rel) throw outside();
-  return { file: real, rel };
+  const realRoots = await Promise.all(roots.map((r) => fsp.realpath(r).catch(() => r)));
+  if (!realRoots.some((r) => under(r, real))) throw outside();
+  return { file: real, rel: under(base, abs) ?? raw };
 }
 
 /** What the edit dialog shows of a model file: inputs, outputs and metadata, read without a session. `shown`: the path the answer names. */
