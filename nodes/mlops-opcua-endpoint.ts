@@ -12,7 +12,10 @@ import { DEFAULT_PKI_FOLDER, endpointOptions, errorBody, pkiReply, testReply, tr
 
 type EndpointDef = NodeDef & EndpointSettings;
 
-type EndpointNode = Node<EndpointCredentials> & EndpointConfigNode & { pkiFolder: string };
+type EndpointNode = Node<EndpointCredentials> & EndpointConfigNode & { pkiFolder: string; browsing?: number };
+
+/** Browses one endpoint serves at a time; more are refused (429) rather than queued on its session. */
+const MAX_CONCURRENT_BROWSES = 4;
 
 /** What the editor shows in a password field that holds a stored password. */
 const STORED_PASSWORD = '__PWRD__';
@@ -61,8 +64,10 @@ export = function (RED: NodeAPI) {
       (e) => res.status(500).json(errorBody(e, text)),
     );
 
-  // The editor's address-space browser: children of a node of a deployed endpoint.
-  RED.httpAdmin.get('/mlops-opcua-endpoint/:id/browse', read, (req, res) => {
+  // The editor's address-space browser: children of a node of a deployed endpoint. Browsing makes
+  // Node-RED connect to the server, so it needs the write permission (it helps someone editing
+  // flows), and an endpoint serves a few browses at a time.
+  RED.httpAdmin.get('/mlops-opcua-endpoint/:id/browse', write, (req, res) => {
     const node = deployed(req);
     if (!node) {
       res.status(404).json({ error: tx.t('errors.notDeployed'), code: 'notDeployed', params: {} });
@@ -72,11 +77,22 @@ export = function (RED: NodeAPI) {
       res.status(400).json({ error: node.configError ?? '' });
       return;
     }
+    if ((node.browsing ?? 0) >= MAX_CONCURRENT_BROWSES) {
+      const params = { max: MAX_CONCURRENT_BROWSES };
+      res.status(429).json({ error: tx.t('errors.browseBusy', params), code: 'browseBusy', params });
+      return;
+    }
+    node.browsing = (node.browsing ?? 0) + 1;
     const nodeId = typeof req.query.nodeId === 'string' && req.query.nodeId ? req.query.nodeId : OBJECTS_FOLDER;
-    node.connection.withSession((session) => browseChildren(session, nodeId)).then(
-      (items) => res.json(items),
-      (err: unknown) => res.status(502).json(errorBody(err, text)),
-    );
+    node.connection
+      .withSession((session) => browseChildren(session, nodeId))
+      .then(
+        (items) => res.json(items),
+        (err: unknown) => res.status(502).json(errorBody(err, text)),
+      )
+      .finally(() => {
+        node.browsing = (node.browsing ?? 1) - 1;
+      });
   });
 
   RED.httpAdmin.get('/mlops-opcua-endpoint/:id/pki', read, (req, res) => void send(res, pkiReply(pkiOf(req), text)));

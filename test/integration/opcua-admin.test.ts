@@ -61,6 +61,14 @@ describe('opcua endpoint admin routes (real Node-RED with adminAuth, real OPC UA
   };
   const settings = { endpoint: '${MLOPS_TEST_OPCUA}', securityMode: 'SignAndEncrypt', securityPolicy: 'Basic256Sha256', authType: 'anonymous' };
 
+  it('lets only a user who may write browse the server (browsing makes Node-RED connect)', async () => {
+    expect((await call('GET', 'ep/browse')).status).to.equal(401);
+    expect((await call('GET', 'ep/browse', viewer)).status).to.equal(401);
+    // the engineer is let through (the server's certificate is not trusted yet: 502 with the reason, not 401)
+    const r = await call('GET', 'ep/browse', engineer);
+    expect(r.status).to.not.equal(401);
+  });
+
   it('shows the client certificate and the rejected server certificate to a reader; nobody unauthenticated', async () => {
     expect((await call('GET', 'ep/pki')).status).to.equal(401);
     // the flow's first attempt puts the server certificate in rejected/

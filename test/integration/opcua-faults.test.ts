@@ -208,4 +208,27 @@ describe('opcua read against a server configured to reproduce faults (integratio
       await strict.stop();
     }
   });
+
+  it('serves a few browses of one endpoint at a time: 30 at once get answers or a clear 429, without a listener leak', async () => {
+    await helper.load([endpointNode, readNode], flow([]).slice(0, 1));
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const answers = await Promise.all(Array.from({ length: 30 }, () => helper.request().get('/mlops-opcua-endpoint/ep/browse')));
+      const codes = answers.map((a) => a.status);
+      expect(codes.filter((c) => c === 200).length).to.be.within(1, 4);
+      expect(codes.filter((c) => c !== 200).every((c) => c === 429)).to.equal(true);
+      const busy = answers.find((a) => a.status === 429)!;
+      expect(busy.body).to.include({ code: 'browseBusy' });
+      expect(busy.body.error).to.match(/4 browses of this endpoint are running already/);
+      // once they are done, browsing works again
+      const again = await helper.request().get('/mlops-opcua-endpoint/ep/browse').expect(200);
+      expect((again.body as Array<{ browseName: string }>).map((i) => i.browseName)).to.include('Faults');
+      await new Promise((r) => setImmediate(r));
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).to.deep.equal([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
 });
