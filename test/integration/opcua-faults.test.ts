@@ -231,4 +231,24 @@ describe('opcua read against a server configured to reproduce faults (integratio
       process.off('warning', onWarning);
     }
   });
+
+  it('disposes its certificate manager on every redeploy (node-opcua-pki keeps a static registry of them)', async () => {
+    const { CertificateManager } = require('node-opcua-pki') as { CertificateManager: { checkAllDisposed(): void } };
+    // the registry can be read only through checkAllDisposed's error, which lists each active one's folder
+    const active = () => {
+      try {
+        CertificateManager.checkAllDisposed();
+        return 0;
+      } catch (e) {
+        return String((e as Error).message).split('\n').filter((l) => l.includes(clientPki)).length;
+      }
+    };
+    for (let i = 0; i < 20; i++) {
+      await helper.load([endpointNode, readNode], flow([{ name: 'fast', nodeId: id('Fast') }]));
+      const got = collect();
+      if (i % 5 === 0) await waitFor('a message', () => (got.length ? true : undefined));
+      await helper.unload();
+    }
+    expect(active()).to.equal(0);
+  });
 });

@@ -268,7 +268,14 @@ export class OpcuaConnection extends EventEmitter {
     let client: OPCUAClient | undefined;
     try {
       const clientCertificateManager = await this.getCertificateManager();
-      if (gen !== this.generation) return;
+      if (gen !== this.generation) {
+        // closed while the certificate manager opened: the close may have missed it
+        if (this.closing && this.certificateManager === clientCertificateManager) {
+          this.certificateManager = undefined;
+          await clientCertificateManager.dispose().catch(() => undefined);
+        }
+        return;
+      }
       client = createClient(this.options, clientCertificateManager);
       this.client = client;
       client.on('backoff', (_count: number, delay: number) => {
@@ -401,6 +408,11 @@ export class OpcuaConnection extends EventEmitter {
     this.closing = (async () => {
       if (session) await withTimeout(session.close(true), 2000).catch(() => undefined);
       await this.dropClient(client);
+      // node-opcua-pki keeps every certificate manager in a static registry (with its file
+      // watchers) until it is disposed: one leaked per redeploy otherwise
+      const cm = this.certificateManager;
+      this.certificateManager = undefined;
+      await withTimeout(cm?.dispose() ?? Promise.resolve(), 2000).catch(() => undefined);
       this.setState({ state: 'closed' });
     })();
     return this.closing;
