@@ -169,6 +169,9 @@ async function main(): Promise<void> {
   const sent = init.sendBytesMax !== undefined && bytes.length <= init.sendBytesMax ? new Uint8Array(bytes) : undefined;
   port.postMessage({ op: 'ready', inputs, outputs, info, digest, size: bytes.length, loadMs, probeRunMs, probeRun64Ms, bytes: sent } satisfies FromWorker);
 
+  // a close that came during the probe (a redeploy while the model loads): nobody waits for this
+  // session any more; without this the worker, its session and its thread stayed for good
+  if (closing) return void finish();
   const sess = session;
   onMessage = (m: ToWorker) => {
     if (m.op === 'close') {

@@ -149,6 +149,20 @@ export async function openCertificateManager(pkiFolder: string, trustOnFirstUse 
   return cm;
 }
 
+/**
+ * Disposes a certificate manager this package opened, for good. Every OPCUAClient given the
+ * manager raises its reference counter, and a client whose connection failed is disconnected
+ * without lowering it again (node-opcua-client returns early from disconnect() when it is
+ * "disconnected"), so dispose() alone only counted down once and the manager, its file watchers
+ * and its key stayed in node-opcua-pki's static registry: about 40 KB of heap per redeploy of an
+ * endpoint that had retried. The manager is never shared, so its count is ours to end.
+ */
+export async function disposeCertificateManager(cm: OPCUACertificateManager | undefined): Promise<void> {
+  if (!cm) return;
+  (cm as unknown as { referenceCounter: number }).referenceCounter = 0;
+  await cm.dispose().catch(() => undefined);
+}
+
 export interface ClientOptions {
   applicationName: string;
   securityMode: SecurityModeName;
@@ -272,7 +286,7 @@ export class OpcuaConnection extends EventEmitter {
         // closed while the certificate manager opened: the close may have missed it
         if (this.closing && this.certificateManager === clientCertificateManager) {
           this.certificateManager = undefined;
-          await clientCertificateManager.dispose().catch(() => undefined);
+          await disposeCertificateManager(clientCertificateManager);
         }
         return;
       }
@@ -310,7 +324,7 @@ export class OpcuaConnection extends EventEmitter {
         // before they are ready (seen as a flaky test), and then it would never connect.
         const cm = this.certificateManager;
         this.certificateManager = undefined;
-        await cm?.dispose().catch(() => undefined);
+        await disposeCertificateManager(cm);
         if (gen !== this.generation) return;
       }
       this.scheduleRetry(failure(state, err, this.pki, this.options.trustOnFirstUse));
@@ -412,7 +426,7 @@ export class OpcuaConnection extends EventEmitter {
       // watchers) until it is disposed: one leaked per redeploy otherwise
       const cm = this.certificateManager;
       this.certificateManager = undefined;
-      await withTimeout(cm?.dispose() ?? Promise.resolve(), 2000).catch(() => undefined);
+      await withTimeout(disposeCertificateManager(cm), 2000).catch(() => undefined);
       this.setState({ state: 'closed' });
     })();
     return this.closing;

@@ -8,7 +8,7 @@
 import { X509Certificate } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { APPLICATION_NAME, createClient, openCertificateManager } from './connection';
+import { APPLICATION_NAME, createClient, disposeCertificateManager, openCertificateManager } from './connection';
 import { endpointError } from './errors';
 
 export interface CertificateInfo {
@@ -99,7 +99,7 @@ export async function ensureClientCertificate(root: string, applicationName = AP
       const client = createClient({ applicationName, securityMode: 'None', securityPolicy: 'None', initialDelayMs: 1000, maxDelayMs: 1000 }, cm);
       await client.createDefaultCertificate();
     } finally {
-      await cm.dispose().catch(() => undefined);
+      await disposeCertificateManager(cm);
     }
   }
   return certificateInfo(fs.readFileSync(file), path.basename(file));

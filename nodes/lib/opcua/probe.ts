@@ -5,7 +5,7 @@
  * rejected/ as on any connection, where the dialog shows it for trusting.
  */
 import type { CodedError } from '../node-red/errors';
-import { APPLICATION_NAME, classifyError, createClient, openCertificateManager, userIdentity, validateEndpointOptions, type EndpointOptions } from './connection';
+import { APPLICATION_NAME, classifyError, createClient, disposeCertificateManager, openCertificateManager, userIdentity, validateEndpointOptions, type EndpointOptions } from './connection';
 import { endpointError, firstLine, oneOrAll } from './errors';
 import { pkiFolders } from './pki';
 
@@ -84,6 +84,6 @@ export async function probeConnection(options: EndpointOptions, timeoutMs = 1000
   }
   client.removeAllListeners();
   await Promise.race([client.disconnect().catch(() => undefined), new Promise((r) => setTimeout(r, 3000).unref())]);
-  await cm.dispose().catch(() => undefined);
+  await disposeCertificateManager(cm);
   return result;
 }
