@@ -88,23 +88,12 @@ export = function (RED: NodeAPI) {
       ),
     );
 
-    node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
-      // A msg.model that describes no model fails here and changes nothing.
-      let model: ReturnType<typeof modelOf>;
-      try {
-        model = modelOf(msg);
-      } catch (e) {
-        return done(tx.toError(e));
-      }
-      // settle: anything thrown, also by Node-RED while sending (cloning a message it cannot copy), fails this message only
-      if (model) {
-        const info = model;
-        return serial.run(() =>
-          settle(tx, done, () => applyModelMessage(ctl, info, resolvePath).then(({ change, loaded }) => void (!closed && baselineChanged(send, msg, change, loaded))), reportError),
-        );
-      }
+    // settle: anything thrown, also by Node-RED while sending (cloning a message it cannot copy), fails this message only
+    node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) =>
       serial.run(() =>
         settle(tx, done, () => {
+          const model = modelOf(msg); // a msg.model that describes no model fails, and changes nothing
+          if (model) return applyModelMessage(ctl, model, resolvePath).then(({ change, loaded }) => void (!closed && baselineChanged(send, msg, change, loaded)));
           const out = ctl.input(msg as never);
           if (out.kind === 'get') send([Object.assign(msg, { payload: out.baseline }), null]);
           else if (out.kind === 'baseline') baselineChanged(send, msg, out.change);
@@ -115,8 +104,8 @@ export = function (RED: NodeAPI) {
             emit(send, everyWindow && report ? Object.assign(msg, { drift: report }) : null, changeMessages(msg, changes));
           }
         }, reportError),
-      );
-    });
+      ),
+    );
 
     node.on('close', (removed: boolean, done: () => void) => {
       closed = true;

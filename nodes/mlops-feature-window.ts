@@ -4,7 +4,7 @@
  */
 import type { NodeAPI, Node, NodeDef, NodeMessageInFlow } from 'node-red';
 import { texts } from './lib/node-red/i18n';
-import { refuseInput } from './lib/node-red/node';
+import { refuseInput, settle } from './lib/node-red/node';
 import { ThrottledStatus } from './lib/node-red/status';
 import { FeatureWindow, RateLimiter, type RawFeatureWindowConfig, parseConfig } from './lib/window/feature-window';
 import { batchMessages, featureMessages } from './lib/window/messages';
@@ -37,18 +37,17 @@ export = function (RED: NodeAPI) {
     const status = new ThrottledStatus(node, () => ({ fill: 'green', shape: 'dot', text: t('status.running', { channels: fw.channelCount, windows: fw.outputs }) }));
     status.set({ fill: 'grey', shape: 'ring', text: t('status.waiting') });
 
-    node.on('input', (msg, send, done) => {
-      try {
+    // an error for a message Node-RED could not copy: to the Catch nodes with a fresh message
+    const reportError = (text: string) => node.error(text, {});
+    node.on('input', (msg, send, done) =>
+      settle(tx, done, () => {
         const m = msg as NodeMessageInFlow & { timestamps?: unknown; quality?: unknown };
         const opts = { topic: m.topic, timestamps: m.timestamps, quality: m.quality, now: Date.now() };
         const out = batchOutput ? batchMessages(msg, fw.ingestBatch(m.payload, opts)) : featureMessages(msg, fw.ingest(m.payload, opts));
-        if (out.length > 0) send((out.length === 1 ? out[0] : [out]) as never);
         status.update();
-        done();
-      } catch (e) {
-        done(tx.toError(e));
-      }
-    });
+        if (out.length > 0) send((out.length === 1 ? out[0] : [out]) as never);
+      }, reportError),
+    );
 
     node.on('close', (_removed: boolean, done: () => void) => {
       status.close(true);

@@ -4,8 +4,8 @@
  * input and output mapping in lib/onnx/io.ts.
  */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import { isModelMessage } from './lib/messages';
-import { refuseInput } from './lib/node-red/node';
+import { modelOf } from './lib/messages';
+import { refuseInput, settle } from './lib/node-red/node';
 import { texts } from './lib/node-red/i18n';
 import { pathResolver, userDir } from './lib/node-red/paths';
 import { ThrottledStatus } from './lib/node-red/status';
@@ -65,32 +65,34 @@ export = function (RED: NodeAPI) {
     if (config.modelPath) load({ path: config.modelPath }).catch((e) => node.error(t('errors.initialLoad', { reason: tx.errorText(e) })));
     else status.update(true);
 
-    node.on('input', (msg: NodeMessageInFlow, send: (m: NodeMessageInFlow) => void, done: (err?: Error) => void) => {
-      if (isModelMessage(msg)) {
-        const info = msg.model;
-        if (info.format !== undefined && info.format !== 'onnx') return done(new Error(t('errors.modelFormat', { format: String(info.format) })));
-        if (typeof info.path !== 'string' || !info.path) return done(new Error(t('errors.modelPath')));
-        load({ path: info.path, name: info.name, version: info.version, digest: info.digest }).then(
-          () => done(),
-          (e) => done(new Error(t('errors.swapFailed', { reason: tx.errorText(e) }))),
+    // an error for a message Node-RED could not copy: to the Catch nodes with a fresh message
+    const reportError = (text: string) => node.error(text, {});
+    // settle: anything thrown, also by Node-RED while sending (cloning a message it cannot copy), fails this message only
+    node.on('input', (msg: NodeMessageInFlow, send: (m: NodeMessageInFlow) => void, done: (err?: Error) => void) =>
+      void settle(tx, done, () => {
+        const model = modelOf(msg); // a msg.model that describes no model fails, and changes nothing
+        if (model) {
+          if (model.format !== undefined && model.format !== 'onnx') throw new Error(t('errors.modelFormat', { format: String(model.format) }));
+          if (typeof model.path !== 'string' || !model.path) throw new Error(t('errors.modelPath'));
+          return load({ path: model.path, name: model.name, version: model.version, digest: model.digest }).catch((e) => {
+            throw new Error(t('errors.swapFailed', { reason: tx.errorText(e) }));
+          });
+        }
+        const m = msg as NodeMessageInFlow & { features?: { shape?: unknown } };
+        return host.infer(m.payload, m.features).then(
+          (r) => {
+            Object.assign(m, prediction(r, config));
+            if (r.switchedFrom) node.log(t('log.switched', { from: modelLabel(r.switchedFrom), to: modelLabel(r.model), msgid: String(m._msgid) }));
+            status.update();
+            send(m);
+          },
+          (e) => {
+            status.update();
+            throw e;
+          },
         );
-        return;
-      }
-      const m = msg as NodeMessageInFlow & { features?: { shape?: unknown } };
-      host.infer(m.payload, m.features).then(
-        (r) => {
-          Object.assign(m, prediction(r, config));
-          if (r.switchedFrom) node.log(t('log.switched', { from: modelLabel(r.switchedFrom), to: modelLabel(r.model), msgid: String(m._msgid) }));
-          send(m);
-          done();
-          status.update();
-        },
-        (e) => {
-          done(tx.toError(e));
-          status.update();
-        },
-      );
-    });
+      }, reportError),
+    );
 
     node.on('close', (_removed: boolean, done: () => void) => {
       status.close();

@@ -679,7 +679,8 @@ export class SessionHost extends EventEmitter {
 function loadError(p: string, code: 'read' | 'corrupt' | 'session', reason: string): HostError {
   const key = code === 'read' ? 'loadRead' : code === 'corrupt' ? 'loadCorrupt' : 'loadSession';
   const what = code === 'read' ? 'cannot read the model file' : code === 'corrupt' ? 'not a valid ONNX model' : 'onnxruntime cannot load the model';
-  return new HostError(key, { path: p, reason }, `${what} ${p}: ${reason}`);
+  const expected = code === 'corrupt' ? ' (expected an .onnx file, as an ONNX exporter writes it)' : '';
+  return new HostError(key, { path: p, reason }, `${what} ${p}: ${reason}${expected}`);
 }
 
 function closedError(): HostError {
