@@ -20,7 +20,7 @@ import * as ort from 'onnxruntime-node';
 import helper from 'node-red-node-test-helper';
 import { largeModel, mlpModel, writeModel } from '../test/support/onnx-models';
 import inferNode = require('../nodes/mlops-onnx-infer');
-import { unspy } from './support/unspy';
+import { unspy } from '../test/support/unspy';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlops-onnx-bench-'));

@@ -20,7 +20,7 @@ import * as path from 'path';
 import helper from 'node-red-node-test-helper';
 import { mlpModel, writeModel } from '../test/support/onnx-models';
 import inferNode = require('../nodes/mlops-onnx-infer');
-import { unspy } from './support/unspy';
+import { unspy } from '../test/support/unspy';
 
 const TARGET_MB = 50;
 const WARMUP = 10;

@@ -121,7 +121,7 @@ export = function (RED: NodeAPI) {
         if (!session) {
           const { state } = connection.state;
           const detail = describe(connection.state);
-          throw readError('notConnected', { state, detail }, `not connected to the OPC UA server (state: ${state} ${detail}); the message was not read`);
+          throw readError('notConnected', { state: detail ? `${state}: ${detail}` : state }, `not connected to the OPC UA server (${detail ? `${state}: ${detail}` : state}): the message was not read; expected a connected endpoint (its status says why it is not)`);
         }
         const samples = await readOnce(session, channels).catch((e: unknown) => {
           throw readError('readFailed', { error: firstLine(e) }, `reading from the OPC UA server failed: ${firstLine(e)}`);
@@ -129,7 +129,7 @@ export = function (RED: NodeAPI) {
         const out = Object.assign(msg, samples) as NodeMessageInFlow & Record<string, unknown>;
         if (topic) out.topic = topic;
         send(out);
-      });
+      }, (text) => node.error(text, {})); // a message Node-RED cannot copy: the error with a fresh one
     });
 
     node.on('close', (removed: boolean, done: () => void) => {

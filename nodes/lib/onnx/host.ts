@@ -29,6 +29,7 @@ import type * as Ort from 'onnxruntime-node';
 import { fromMetadataProps, type ModelMetadata } from '../model-metadata';
 import { canBatch, concatFeeds, prepareInputs, splitOutputs, type Feeds, type PreparedInput, type TensorSpec } from './io';
 import type { OnnxModelInfo } from './proto';
+import { checkModelFile } from './model-file';
 import { fromOrtOutputs, toOrtFeeds, type FromWorker, type ToWorker, type WorkerInit } from './worker';
 
 export type GraphOptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
@@ -351,6 +352,11 @@ export class SessionHost extends EventEmitter {
       // The direct path creates its session from the bytes the worker read and checked, never from the path again.
       sendBytesMax: o.direct === 'never' ? undefined : o.direct === 'always' ? Number.MAX_SAFE_INTEGER : DIRECT_MAX_BYTES,
     };
+    // a device, a FIFO, a folder or a missing file is refused here, without starting a thread for it
+    await checkModelFile(init.path, { maxBytes: init.maxBytes }).catch((e: { params?: { reason?: unknown }; message?: string }) => {
+      throw loadError(r.path, 'read', String(e.params?.reason ?? e.message));
+    });
+    if (this.closing) throw closedError();
     const worker = new Worker(entry.file, { workerData: init, execArgv: entry.execArgv, stdout: false, stderr: false });
     const timeoutMs = r.timeoutMs ?? o.loadTimeoutMs;
     let timer: NodeJS.Timeout | undefined;

@@ -129,6 +129,28 @@ export function readModelFileSync(path: string, l: ReadLimits = {}): ModelFile {
   return decodeModelFile(bytes, path);
 }
 
+/**
+ * The checks of a read without the read: a regular file below the size limit. Cheap (open,
+ * fstat, close), so a load can refuse a device, a FIFO, a folder or a missing file before it
+ * starts a worker thread for it.
+ */
+export async function checkModelFile(path: string, l: ReadLimits = {}): Promise<void> {
+  const max = l.maxBytes ?? limits.maxBytes;
+  let fh: fsp.FileHandle;
+  try {
+    fh = await fsp.open(path, OPEN_FLAGS);
+  } catch (e) {
+    throw readError(path, e);
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw notFileError(path, kindOf(st));
+    if (st.size > max) throw tooLargeError(path, st.size, max);
+  } finally {
+    void fh.close().catch(() => undefined);
+  }
+}
+
 export async function readModelFile(path: string, l: ReadLimits = {}): Promise<ModelFile> {
   const max = l.maxBytes ?? limits.maxBytes;
   const ms = l.timeoutMs ?? limits.timeoutMs;

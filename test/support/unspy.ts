@@ -1,7 +1,7 @@
 /**
  * node-red-node-test-helper wraps Node.prototype.send/status/log ... in sinon spies that record
  * every call (about 100 µs per send here, and their arguments grow with every message): the test
- * harness's cost and memory, not Node-RED's. Benchmarks put the originals back, on the prototype
+ * harness's cost and memory, not Node-RED's. Benchmarks and the fuzz test put the originals back, on the prototype
  * and on the node instances that hold copies.
  */
 export function unspy(helper: unknown, nodes: unknown[]): void {
