@@ -129,13 +129,8 @@ export function readModelFileSync(path: string, l: ReadLimits = {}): ModelFile {
   return decodeModelFile(bytes, path);
 }
 
-/**
- * The checks of a read without the read: a regular file below the size limit. Cheap (open,
- * fstat, close), so a load can refuse a device, a FIFO, a folder or a missing file before it
- * starts a worker thread for it.
- */
-export async function checkModelFile(path: string, l: ReadLimits = {}): Promise<void> {
-  const max = l.maxBytes ?? limits.maxBytes;
+/** Opens a model file for reading, refusing what is not a regular file below `max` bytes. */
+async function openChecked(path: string, max: number): Promise<fsp.FileHandle> {
   let fh: fsp.FileHandle;
   try {
     fh = await fsp.open(path, OPEN_FLAGS);
@@ -146,9 +141,22 @@ export async function checkModelFile(path: string, l: ReadLimits = {}): Promise<
     const st = await fh.stat();
     if (!st.isFile()) throw notFileError(path, kindOf(st));
     if (st.size > max) throw tooLargeError(path, st.size, max);
-  } finally {
+    return fh;
+  } catch (e) {
     void fh.close().catch(() => undefined);
+    if ((e as { catalog?: string }).catalog === 'mlops-common') throw e;
+    throw readError(path, e);
   }
+}
+
+/**
+ * The checks of a read without the read: a regular file below the size limit. Cheap (open,
+ * fstat, close), so a load can refuse a device, a FIFO, a folder or a missing file before it
+ * starts a worker thread for it.
+ */
+export async function checkModelFile(path: string, l: ReadLimits = {}): Promise<void> {
+  const fh = await openChecked(path, l.maxBytes ?? limits.maxBytes);
+  void fh.close().catch(() => undefined);
 }
 
 export async function readModelFile(path: string, l: ReadLimits = {}): Promise<ModelFile> {
@@ -157,16 +165,8 @@ export async function readModelFile(path: string, l: ReadLimits = {}): Promise<M
   let timer: NodeJS.Timeout | undefined;
   let timedOut = false;
   const read = (async () => {
-    let fh: fsp.FileHandle;
+    const fh = await openChecked(path, max);
     try {
-      fh = await fsp.open(path, OPEN_FLAGS);
-    } catch (e) {
-      throw readError(path, e);
-    }
-    try {
-      const st = await fh.stat();
-      if (!st.isFile()) throw notFileError(path, kindOf(st));
-      if (st.size > max) throw tooLargeError(path, st.size, max);
       const chunks: Buffer[] = [];
       let total = 0;
       for (;;) {
