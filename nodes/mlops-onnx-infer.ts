@@ -9,7 +9,7 @@ import { refuseInput, settle } from './lib/node-red/node';
 import { texts } from './lib/node-red/i18n';
 import { pathResolver, userDir } from './lib/node-red/paths';
 import { ThrottledStatus } from './lib/node-red/status';
-import { SessionHost } from './lib/onnx/host';
+import { SessionHost, type LoadedModel } from './lib/onnx/host';
 import { setModelFileLimits } from './lib/onnx/model-file';
 import { InferStatus, inspectModel, modelLabel, userDirModel, parseInferConfig, prediction, type InferConfig, type RawInferConfig } from './lib/onnx/infer';
 
@@ -41,6 +41,10 @@ export = function (RED: NodeAPI) {
     const view = new InferStatus(host, t);
     const status = new ThrottledStatus(node, () => view.render(), 1000);
 
+    host.on('moved', (m: LoadedModel, ms: number) => {
+      node.warn(t('log.moved', { model: modelLabel(m), ms: ms.toFixed(0) }));
+      status.update(true);
+    });
     host.on('died', (err: Error) => {
       node.error(t('errors.workerDied', { reason: err.message }));
       status.update(true);

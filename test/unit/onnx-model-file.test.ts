@@ -9,7 +9,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { readModelFile, readModelFileSync } from '../../nodes/lib/onnx/model-file';
 import { SessionHost, type LoadedModel } from '../../nodes/lib/onnx/host';
-import { encodeModel } from '../../nodes/lib/onnx/proto';
+import { decodeModelInfo, encodeModel } from '../../nodes/lib/onnx/proto';
+import { valueDependentOps } from '../../nodes/lib/onnx/graph-cost';
 import { tmpDir } from '../support/red';
 import { sumModel, writeModel } from '../support/onnx-models';
 
@@ -192,5 +193,79 @@ describe('onnx session host: hostile loads', function () {
     const r = await h.infer([new Array(24).fill(0)]);
     expect(r.model.digest).to.equal(digestA);
     expect(r.outputs.y.data[0]).to.equal(1000);
+  });
+
+  // x -> Cast(int64) -> ConstantOfShape -> ReduceSum: the VALUE of x says how many floats it makes.
+  const valueCostModel = () =>
+    encodeModel({
+      graph: {
+        name: 'value-cost',
+        nodes: [
+          { opType: 'Cast', inputs: ['x'], outputs: ['n'], attributes: { to: { int: 7 } } },
+          { opType: 'ConstantOfShape', inputs: ['n'], outputs: ['zeros'] },
+          { opType: 'ReduceSum', inputs: ['zeros'], outputs: ['y'] },
+        ],
+        initializers: [],
+        inputs: [{ name: 'x', elemType: 'float32', shape: [1] }],
+        outputs: [{ name: 'y', elemType: 'float32', shape: [1] }],
+      },
+    });
+
+  it('the graph decides the direct path: a model whose cost depends on input values stays in its worker', async () => {
+    const bytes = valueCostModel();
+    expect(decodeModelInfo(bytes).ops).to.deep.equal(['Cast', 'ConstantOfShape', 'ReduceSum']);
+    expect(valueDependentOps(decodeModelInfo(bytes).ops)).to.deep.equal(['ConstantOfShape']);
+    expect(valueDependentOps(decodeModelInfo(sumModel(1)).ops)).to.deep.equal([]);
+    const h = host({ direct: 'auto' });
+    const m = await h.load(writeModel(dir, 'value-cost.onnx', bytes));
+    // tiny and fast on zeros, so the probe alone would have put it on this thread
+    expect(m.probeRunMs).to.be.a('number').and.below(1);
+    expect(m.mode).to.equal('worker');
+    const r = await h.infer({ x: [3e6] });
+    expect(Array.from(r.outputs.y.data as Float32Array)).to.deep.equal([0]);
+    expect(h.stats.threadRuns).to.equal(0);
+    // the same tiny Gemm goes direct
+    const g = await h.load(writeModel(dir, 'gemm.onnx', sumModel(5)));
+    expect(g.mode).to.equal('direct');
+    await h.infer([new Array(24).fill(1)]);
+    expect(h.stats.threadRuns).to.equal(1);
+  });
+
+  it('a direct model: a run much larger than its probe goes to its worker; a run over directMaxStallMs moves the model there', async () => {
+    // y = ReduceSum(x) over a free second dimension: the probe has one column, a message may have millions
+    const bytes = encodeModel({
+      graph: {
+        name: 'rowsum',
+        nodes: [{ opType: 'ReduceSum', inputs: ['x'], outputs: ['y'] }],
+        initializers: [],
+        inputs: [{ name: 'x', elemType: 'float32', shape: ['batch', 'n'] }],
+        outputs: [{ name: 'y', elemType: 'float32', shape: [1, 1] }],
+      },
+    });
+    const file = writeModel(dir, 'rowsum.onnx', bytes);
+    const h = host({ direct: 'auto' });
+    const moved: number[] = [];
+    h.on('moved', (_m: LoadedModel, ms: number) => moved.push(ms));
+    const m = await h.load(file);
+    expect(m.mode).to.equal('direct');
+    expect((await h.infer([[1, 2, 3]])).outputs.y.data[0]).to.equal(6);
+    expect(h.stats.threadRuns).to.equal(1);
+    const big = [new Array(2_000_000).fill(1)];
+    expect((await h.infer(big)).outputs.y.data[0]).to.equal(2_000_000);
+    expect(h.stats.threadRuns, 'the 2e6-value run went to the worker').to.equal(1);
+    expect(m.mode).to.equal('direct');
+    expect(moved).to.deep.equal([]);
+
+    // every run on this thread is "too long" at 0 ms: the first one moves the model, the rest run in the worker
+    const h2 = host({ direct: 'auto', directMaxStallMs: 0 });
+    const moved2: LoadedModel[] = [];
+    h2.on('moved', (mm: LoadedModel) => moved2.push(mm));
+    const m2 = await h2.load(file);
+    expect(m2.mode).to.equal('direct');
+    const rs = await Promise.all([1, 2, 3, 4].map((v) => h2.infer([[v, v]])));
+    expect(rs.map((r) => r.outputs.y.data[0])).to.deep.equal([2, 4, 6, 8]);
+    expect(moved2).to.have.length(1);
+    expect(m2.mode).to.equal('worker');
+    expect(h2.stats.threadRuns).to.equal(1);
   });
 });

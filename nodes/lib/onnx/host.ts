@@ -19,7 +19,10 @@
  *   below `directMaxRunMs` and whose 64-row run is below 1 ms runs on this thread (a message hop
  *   to a worker costs more than such a run; measured in bench/onnx-infer.bench.ts), with stacked
  *   runs kept to about 1 ms. A model with a longer run always stays in its worker, so it cannot
- *   stall the event loop.
+ *   stall the event loop. Only a graph of operators whose cost cannot depend on input values
+ *   (graph-cost.ts) is judged by that probe on zeros. Its worker stays: a run larger than about
+ *   1 ms by the probe goes there, and after one run on this thread longer than `directMaxStallMs`
+ *   the model moves there for good ('moved').
  */
 import { EventEmitter } from 'events';
 import { CodedError } from '../node-red/errors';
@@ -30,7 +33,8 @@ import { fromMetadataProps, type ModelMetadata } from '../model-metadata';
 import { canBatch, concatFeeds, prepareInputs, splitOutputs, type Feeds, type PreparedInput, type TensorSpec } from './io';
 import type { OnnxModelInfo } from './proto';
 import { checkModelFile } from './model-file';
-import { fromOrtOutputs, toOrtFeeds, type FromWorker, type ToWorker, type WorkerInit } from './worker';
+import { valueDependentOps } from './graph-cost';
+import { fromOrtOutputs, probeValues, toOrtFeeds, type FromWorker, type ToWorker, type WorkerInit } from './worker';
 
 export type GraphOptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
 
@@ -52,6 +56,8 @@ export interface HostOptions {
   direct?: 'auto' | 'never' | 'always';
   /** Longest measured batch-1 run (ms) for the direct path (default 0.2; a 64-row run must stay under 1 ms too). */
   directMaxRunMs?: number;
+  /** A run on this thread longer than this (ms, default 20) moves the model to its worker. */
+  directMaxStallMs?: number;
   /** Longest load (read, check, session, probe) in ms before it fails (default 120 000): a hung mount fails its own load, the next one proceeds. */
   loadTimeoutMs?: number;
   /** Largest model file read (bytes; default: the reader's, 2 GiB). */
@@ -217,16 +223,51 @@ function closeWorker(worker: Worker, timeoutMs = WORKER_CLOSE_MS): Promise<void>
   });
 }
 
+/**
+ * A tiny model on this thread, with its worker kept: runs with more than `maxValues` values (more
+ * than about 1 ms by the probe) go to the worker, and after a run here longer than `maxStallMs`
+ * every run does (`onMoved`).
+ */
 class DirectBackend implements Backend {
-  constructor(private ort: typeof Ort, private session: Ort.InferenceSession) {}
+  private moved = false;
+  onMoved?: (runMs: number) => void;
+
+  constructor(
+    private ort: typeof Ort,
+    private session: Ort.InferenceSession,
+    private worker: WorkerBackend,
+    private maxValues: number,
+    private maxStallMs: number,
+    private stats: HostStats,
+  ) {}
+
+  set onDeath(f: ((err: Error) => void) | undefined) {
+    this.worker.onDeath = f;
+  }
+
+  get onDeath(): ((err: Error) => void) | undefined {
+    return this.worker.onDeath;
+  }
 
   async run(feeds: Feeds): Promise<Feeds> {
+    let values = 0;
+    for (const t of Object.values(feeds)) values += t.data.length;
+    if (this.moved || values > this.maxValues) return this.worker.run(feeds);
+    const t0 = performance.now();
+    this.stats.threadRuns++;
     const res = await this.session.run(toOrtFeeds(this.ort, feeds));
+    const ms = performance.now() - t0;
+    if (ms > this.maxStallMs && !this.moved) {
+      this.moved = true;
+      void this.session.release().catch(() => undefined);
+      this.onMoved?.(ms);
+    }
     return fromOrtOutputs(res as Record<string, Ort.Tensor>);
   }
 
   async close(): Promise<void> {
-    await this.session.release();
+    if (!this.moved) await this.session.release().catch(() => undefined);
+    await this.worker.close();
   }
 }
 
@@ -264,11 +305,14 @@ export interface HostStats {
   rows: number;
   messages: number;
   lastLatencyMs: number;
+  /** Runs on the Node-RED thread (direct path). */
+  threadRuns: number;
 }
 
 /**
  * Events: 'loaded' (model, previous), 'switch' (model, previous): the first message bound to a
- * new model, 'died' (err): the current worker ended by itself (no model until the next load).
+ * new model, 'died' (err): the current worker ended by itself (no model until the next load),
+ * 'moved' (model, runMs): a direct model ran longer than directMaxStallMs and now runs in its worker.
  */
 export class SessionHost extends EventEmitter {
   readonly options: Required<HostOptions>;
@@ -283,7 +327,7 @@ export class SessionHost extends EventEmitter {
   private starting = new Map<Worker, (e: Error) => void>();
   private closing = false;
   private drained?: () => void;
-  readonly stats: HostStats = { runs: 0, rows: 0, messages: 0, lastLatencyMs: 0 };
+  readonly stats: HostStats = { runs: 0, rows: 0, messages: 0, lastLatencyMs: 0, threadRuns: 0 };
 
   constructor(options: HostOptions = {}) {
     super();
@@ -297,6 +341,7 @@ export class SessionHost extends EventEmitter {
       maxInFlight: Math.max(1, options.maxInFlight ?? 2),
       direct: options.direct ?? 'auto',
       directMaxRunMs: options.directMaxRunMs ?? 0.2,
+      directMaxStallMs: options.directMaxStallMs ?? 20,
       loadTimeoutMs: options.loadTimeoutMs ?? LOAD_TIMEOUT_MS,
       maxModelBytes: options.maxModelBytes ?? 0,
     };
@@ -412,10 +457,12 @@ export class SessionHost extends EventEmitter {
       mode: 'worker',
       batchable: canBatch(ready.inputs),
     };
-    let backend: Backend = new WorkerBackend(worker);
+    const inWorker = new WorkerBackend(worker);
+    let backend: Backend = inWorker;
     const useDirect =
       o.direct === 'always' ||
       (o.direct === 'auto' &&
+        valueDependentOps(ready.info.ops).length === 0 &&
         ready.probeRunMs !== undefined &&
         ready.probeRunMs <= o.directMaxRunMs &&
         ready.probeRun64Ms !== undefined &&
@@ -431,8 +478,8 @@ export class SessionHost extends EventEmitter {
         // eslint-disable-next-line @typescript-eslint/no-var-requires
         const ort = require('onnxruntime-node') as typeof Ort;
         const session = await ort.InferenceSession.create(ready.bytes, sessionOptions);
-        void backend.close();
-        backend = new DirectBackend(ort, session);
+        const k = directRuns(model);
+        backend = new DirectBackend(ort, session, inWorker, o.direct === 'always' ? Infinity : probeValues(model.inputs, 64) * k, o.directMaxStallMs, this.stats);
         model.mode = 'direct';
       } catch {
         /* stay in the worker */
@@ -456,10 +503,18 @@ export class SessionHost extends EventEmitter {
       inFlight: 0,
       maxInFlight: direct ? 1 : this.options.maxInFlight,
       // In-thread, a stacked run is kept to about 1 ms (by the measured 64-row run).
-      maxRows: direct ? Math.min(this.options.maxBatchRows, 64 * Math.max(1, Math.min(16, Math.floor(1 / Math.max(model.probeRun64Ms ?? 1, 1e-3))))) : this.options.maxBatchRows,
+      maxRows: direct ? Math.min(this.options.maxBatchRows, 64 * directRuns(model)) : this.options.maxBatchRows,
       fresh: true,
       previous: prev?.model ?? null,
     };
+    if (backend instanceof DirectBackend) {
+      backend.onMoved = (runMs) => {
+        model.mode = 'worker';
+        slot.maxInFlight = this.options.maxInFlight;
+        slot.maxRows = this.options.maxBatchRows;
+        this.emit('moved', model, runMs);
+      };
+    }
     backend.onDeath = (err) => {
       slot.dead = err;
       for (const r of slot.waiting) this.settle(r, { err: runError(err) });
@@ -680,6 +735,11 @@ export class SessionHost extends EventEmitter {
     );
     await Promise.all(starting);
   }
+}
+
+/** How many 64-row runs of a direct model fit in about 1 ms (1 to 16), by its probe. */
+function directRuns(model: LoadedModel): number {
+  return Math.max(1, Math.min(16, Math.floor(1 / Math.max(model.probeRun64Ms ?? 1, 1e-3))));
 }
 
 function loadError(p: string, code: 'read' | 'corrupt' | 'session', reason: string): HostError {

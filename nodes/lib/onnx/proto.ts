@@ -64,6 +64,8 @@ export interface OnnxModelInfo {
   metadata: Record<string, string>;
   inputs: OnnxValueInfo[];
   outputs: OnnxValueInfo[];
+  /** The operators of the main graph, once each, sorted: "MatMul", or "<domain>.<op>" outside ai.onnx ("ai.onnx.ml.Scaler"). */
+  ops: string[];
 }
 
 // ------------------------------------------------------------------ writer
@@ -284,13 +286,26 @@ function readValueInfo(r: Reader): OnnxValueInfo {
   return v;
 }
 
+/** A NodeProto's operator: op_type (field 4), prefixed by its domain (field 7) outside ai.onnx. */
+function readOpType(r: Reader): string {
+  let op = '';
+  let domain = '';
+  r.each((f, w, x) => {
+    if (w !== 2) return;
+    if (f === 4) op = (x as Reader).text();
+    else if (f === 7) domain = (x as Reader).text();
+  });
+  return domain === '' || domain === 'ai.onnx' ? op : `${domain}.${op}`;
+}
+
 /**
  * Reads what a person (and the nodes) need to know of a model without loading it: producer,
  * opset, metadata_props, and the graph's inputs and outputs (names, element types, shapes).
  * Throws on bytes that are not a protobuf ModelProto.
  */
 export function decodeModelInfo(bytes: Uint8Array): OnnxModelInfo {
-  const info: OnnxModelInfo = { irVersion: 0, producerName: '', producerVersion: '', opset: 0, metadata: {}, inputs: [], outputs: [] };
+  const info: OnnxModelInfo = { irVersion: 0, producerName: '', producerVersion: '', opset: 0, metadata: {}, inputs: [], outputs: [], ops: [] };
+  const ops = new Set<string>();
   let sawGraph = false;
   new Reader(bytes).each((f, w, x) => {
     if (f === 1 && w === 0) info.irVersion = Number(x);
@@ -318,7 +333,8 @@ export function decodeModelInfo(bytes: Uint8Array): OnnxModelInfo {
       const inputs: OnnxValueInfo[] = [];
       (x as Reader).each((gf, gw, gx) => {
         if (gw !== 2) return;
-        if (gf === 11) inputs.push(readValueInfo(gx as Reader));
+        if (gf === 1) ops.add(readOpType(gx as Reader));
+        else if (gf === 11) inputs.push(readValueInfo(gx as Reader));
         else if (gf === 12) info.outputs.push(readValueInfo(gx as Reader));
         else if (gf === 5) {
           (gx as Reader).each((tf, _tw, tx) => {
@@ -331,5 +347,6 @@ export function decodeModelInfo(bytes: Uint8Array): OnnxModelInfo {
     }
   });
   if (!sawGraph || info.irVersion === 0) throw new Error('not an ONNX model (no graph or IR version found)');
+  info.ops = [...ops].sort();
   return info;
 }

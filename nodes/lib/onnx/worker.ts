@@ -46,16 +46,26 @@ export function specsOf(list: readonly Ort.InferenceSession.ValueMetadata[]): Te
   return list.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: [...m.shape] } : { name: m.name, type: 'non-tensor', shape: [] }));
 }
 
+/** The probe's shape of every input: fixed dims as declared, a free batch dim `rows`, other free dims 1. */
+export function probeDims(inputs: TensorSpec[], rows: number): number[][] {
+  return inputs.map((s) => s.shape.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 && s.shape.length >= 2 ? rows : 1)));
+}
+
+/** Values in the probe's feeds, all inputs together. */
+export function probeValues(inputs: TensorSpec[], rows: number): number {
+  let total = 0;
+  for (const dims of probeDims(inputs, rows)) total += dims.reduce((a, b) => a * b, 1);
+  return total;
+}
+
 /**
  * Zero feeds of one row for every input (free dims = 1), or undefined when a type is not numeric
  * or the feeds would hold more than `maxValues` values (the model is then not probed).
  */
 export function probeFeeds(ort: typeof Ort, inputs: TensorSpec[], rows = 1, maxValues = PROBE_MAX_VALUES): Record<string, Ort.Tensor> | undefined {
   const feeds: Record<string, Ort.Tensor> = {};
-  const all = inputs.map((s) => s.shape.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 && s.shape.length >= 2 ? rows : 1)));
-  let total = 0;
-  for (const dims of all) total += dims.reduce((a, b) => a * b, 1);
-  if (!(total <= maxValues)) return undefined;
+  const all = probeDims(inputs, rows);
+  if (!(probeValues(inputs, rows) <= maxValues)) return undefined;
   for (const [k, s] of inputs.entries()) {
     const dims = all[k];
     const n = dims.reduce((a, b) => a * b, 1);
