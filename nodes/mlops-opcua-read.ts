@@ -9,7 +9,7 @@ import { refuseInput, settle } from './lib/node-red/node';
 import { ThrottledStatus, type StatusShape } from './lib/node-red/status';
 import type { EndpointConfigNode, StateInfo } from './lib/opcua/connection';
 import { firstLine, readError } from './lib/opcua/errors';
-import { ChannelSubscription, parseChannels, readOnce, settingsFromConfig, type ChannelSpec, type SubscriptionSettings } from './lib/opcua/reader';
+import { ChannelSubscription, parseChannels, queueLoss, readOnce, settingsFromConfig, type ChannelSpec, type SubscriptionSettings } from './lib/opcua/reader';
 
 interface ReadDef extends NodeDef {
   endpoint: string;
@@ -111,6 +111,9 @@ export = function (RED: NodeAPI) {
         })
       : undefined;
 
+    // settings that make the server drop changes (a 10 Hz signal published every 500 ms through a queue of 1 keeps one in five)
+    const loss = subscribe ? queueLoss(settings) : undefined;
+    if (loss) node.warn(tx.t('errors.queueLoss', { ...loss, sampling: settings.samplingIntervalMs, publishing: settings.publishingIntervalMs, queue: settings.queueSize }));
     connection.register(node);
     subscription?.start();
     status.update(true);

@@ -319,7 +319,14 @@ for (const rt of runtimes()) {
         await page.selectOption('#node-input-mode', 'subscribe');
         await enter(page, '#node-input-queueSize', '0');
         expect(await hoverMessage(page, '#node-input-queueSize')).to.equal(fill(common.range, { min: 1, max: 10000 }));
+        // a queue too small for publishing / sampling: the dialog says how many changes the server keeps
+        await enter(page, '#node-input-samplingInterval', '100');
+        await enter(page, '#node-input-publishingInterval', '500');
+        await enter(page, '#node-input-queueSize', '1');
+        expect(await visibleRows(page, NODE_FORM), `${from}: queue 1`).to.deep.equal([...readRows('subscribe').slice(0, -3), '#mlops-opcua-queue-loss', ...readRows('subscribe').slice(-3)]);
+        expect(await page.locator('#mlops-opcua-queue-loss').innerText()).to.equal(fill(catalog('opcua-read').errors.queueLoss, { kept: 1, perPublish: 5, sampling: 100, publishing: 500, queue: 1 }));
         await enter(page, '#node-input-queueSize', '100');
+        expect(await visibleRows(page, NODE_FORM), `${from}: queue 100`).to.deep.equal(readRows('subscribe'));
         // channel rows: NodeId syntax and unique names, as typed
         const add = page.locator('.node-input-channel-container-row .red-ui-editableList-addButton');
         const rows = page.locator('#node-input-channel-container .red-ui-editableList-item-content');

@@ -426,7 +426,13 @@ describe('the shipped examples in a real Node-RED, installed as npm pack ships t
     // 3. the subscription sends the four channels
     type Samples = { payload: Record<string, unknown>; timestamps: Record<string, unknown>; topic?: string };
     const sub = await waitFor('subscribed samples', () => red.from(samples.id).map((d) => d.msg as Samples).find((m) => m.topic === 'machine1' && Object.keys(m.payload).length === 4), 60000, 100);
-    for (const ch of ['vibration', 'temperature', 'current', 'speed']) expect(sub.payload[ch], ch).to.be.a('number').and.satisfy(Number.isFinite);
+    // a queue of 10 at 100 ms sampling, published every second: every change, as arrays (oldest first)
+    for (const ch of ['vibration', 'temperature', 'current', 'speed']) {
+      const values = sub.payload[ch] as number[];
+      expect(values, ch).to.be.an('array').that.is.not.empty;
+      for (const v of values) expect(v, ch).to.be.a('number').and.satisfy(Number.isFinite);
+      expect(sub.timestamps[ch], ch).to.be.an('array').with.length(values.length);
+    }
     // 4. "read now" reads temperature and speed once
     await red.press('d1e2f3a4b5c6d7e8');
     const read = await waitFor('a read', () => red.from(samples.id).map((d) => d.msg as Samples).find((m) => m.topic !== 'machine1'), 20000, 50);

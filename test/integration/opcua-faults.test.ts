@@ -173,6 +173,11 @@ describe('opcua read against a server configured to reproduce faults (integratio
     const st = spy('status') as Array<{ text?: string }>;
     await waitFor('the overflow warning', () => warns2.find((w) => /lost/.test(String(w))));
     await waitFor('the overflow status', () => st.find((s) => /lost to queue overflow/.test(s.text ?? '')));
+    // and said at deploy, before any value was lost: these settings drop changes by design
+    const logged = (helper.log().args as Array<[{ level: number; id?: string; msg?: unknown }]>).map((a) => a[0]);
+    const atDeploy = logged.filter((e) => e.level === 30 && e.id === 'r' && /keeps 2 of every 10 changes/.test(String(e.msg)));
+    expect(atDeploy, 'one deploy-time warning').to.have.length(1);
+    expect(String(atDeploy[0].msg)).to.include('expected a queue size of 10 or more').and.include('publishing interval of 50 ms');
   });
 
   it('does not show subscribed before the items exist', async () => {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { hasOverflow, plainValue, qualityOf, severityOf, timestampOf, toSample } from '../../nodes/lib/opcua/convert';
-import { assembleSamples, fitToSessionTimeout, parseChannels, settingsFromConfig, validateSettings, DEFAULT_SETTINGS } from '../../nodes/lib/opcua/reader';
+import { assembleSamples, fitToSessionTimeout, parseChannels, queueLoss, settingsFromConfig, validateSettings, DEFAULT_SETTINGS } from '../../nodes/lib/opcua/reader';
 import { classifyError, validateEndpointOptions, OpcuaConnection } from '../../nodes/lib/opcua/connection';
 import { CodedErrors } from '../../nodes/lib/node-red/errors';
 import { probeKind } from '../../nodes/lib/opcua/probe';
@@ -99,6 +99,16 @@ describe('opcua lib: channels and settings', () => {
     expect(() => parseChannels([{ name: 'a', nodeId: 'ns=1;i=1' }, { name: 'a', nodeId: 'ns=1;i=2' }])).to.throw(/used twice/);
     expect(() => parseChannels([])).to.throw(/at least one channel/);
     expect(() => parseChannels(42)).to.throw(/must be a list/);
+  });
+
+  it('says when the settings make the server drop changes: a queue smaller than publishing / sampling', () => {
+    expect(queueLoss(DEFAULT_SETTINGS), 'the defaults lose nothing').to.equal(undefined);
+    expect(queueLoss({ samplingIntervalMs: 100, publishingIntervalMs: 500, queueSize: 1 })).to.deep.equal({ perPublish: 5, kept: 1 });
+    expect(queueLoss({ samplingIntervalMs: 100, publishingIntervalMs: 500, queueSize: 5 })).to.equal(undefined);
+    expect(queueLoss({ samplingIntervalMs: 30, publishingIntervalMs: 100, queueSize: 3 })).to.deep.equal({ perPublish: 4, kept: 3 });
+    expect(queueLoss({ samplingIntervalMs: 100, publishingIntervalMs: 100, queueSize: 1 })).to.equal(undefined);
+    // sampling 0 is the server's fastest rate: unknown here, nothing said
+    expect(queueLoss({ samplingIntervalMs: 0, publishingIntervalMs: 500, queueSize: 1 })).to.equal(undefined);
   });
 
   it('validates subscription settings', () => {

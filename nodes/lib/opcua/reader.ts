@@ -38,7 +38,20 @@ export interface SubscriptionSettings {
   deadband: number;
 }
 
-export const DEFAULT_SETTINGS: SubscriptionSettings = { samplingIntervalMs: 100, publishingIntervalMs: 500, queueSize: 1, deadband: 0 };
+/** Defaults that lose no change: 100 ms sampling, 500 ms publishing, room for 10 values per publish (5 needed). */
+export const DEFAULT_SETTINGS: SubscriptionSettings = { samplingIntervalMs: 100, publishingIntervalMs: 500, queueSize: 10, deadband: 0 };
+
+/**
+ * Changes a server can sample per item between two publishes (publishing / sampling, rounded
+ * up), when the queue holds fewer: the server then keeps `queueSize` of every `perPublish`
+ * changes and drops the rest. Undefined when nothing is lost (or sampling is 0, the server's
+ * fastest rate, unknown here).
+ */
+export function queueLoss(s: Pick<SubscriptionSettings, 'samplingIntervalMs' | 'publishingIntervalMs' | 'queueSize'>): { perPublish: number; kept: number } | undefined {
+  if (!(s.samplingIntervalMs > 0)) return undefined;
+  const perPublish = Math.ceil(s.publishingIntervalMs / s.samplingIntervalMs - 1e-9);
+  return s.queueSize < perPublish ? { perPublish, kept: s.queueSize } : undefined;
+}
 
 /**
  * Parses channels from the editor (an array of {name, nodeId}) or from text lines
