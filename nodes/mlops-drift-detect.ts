@@ -16,6 +16,8 @@ type Done = (err?: Error) => void;
 type Send = (m: Array<NodeMessageInFlow | NodeMessageInFlow[] | null>) => void;
 
 const NS = 'mlops-drift-detect';
+/** Longest wait of the messages behind a model message for its reference. */
+const MODEL_HOLD_MS = 2000;
 
 /** The live nodes, for the editor's report view. */
 const live = new Map<string, { controller: DriftController; last?: DriftReport }>();
@@ -71,8 +73,11 @@ export = function (RED: NodeAPI) {
 
     // an error for a message Node-RED could not copy: to the Catch nodes with a fresh message
     const reportError = (text: string) => node.error(text, {});
-    // Messages wait while a model's reference is read, so none is judged against the wrong baseline.
+    // Messages wait while a model's reference is read, so none is judged against the wrong baseline;
+    // behind a model message at most MODEL_HOLD_MS (a hung mount): they are then judged against the
+    // baseline in force, and the model's reference applies when its read ends (model messages in turn).
     const serial = new Serial();
+    let models: Promise<unknown> = Promise.resolve();
     serial.run(() =>
       loadConfiguredBaseline(ctl, resolvePath).then(
         (loaded) => {
@@ -93,7 +98,11 @@ export = function (RED: NodeAPI) {
       serial.run(() =>
         settle(tx, done, () => {
           const model = modelOf(msg); // a msg.model that describes no model fails, and changes nothing
-          if (model) return applyModelMessage(ctl, model, resolvePath).then(({ change, loaded }) => void (!closed && baselineChanged(send, msg, change, loaded)));
+          if (model) {
+            const applied = models.then(() => applyModelMessage(ctl, model, resolvePath)).then(({ change, loaded }) => void (!closed && baselineChanged(send, msg, change, loaded)));
+            models = applied.catch(() => undefined);
+            return applied;
+          }
           const out = ctl.input(msg as never);
           if (out.kind === 'get') send([Object.assign(msg, { payload: out.baseline }), null]);
           else if (out.kind === 'baseline') baselineChanged(send, msg, out.change);
@@ -104,7 +113,7 @@ export = function (RED: NodeAPI) {
             emit(send, everyWindow && report ? Object.assign(msg, { drift: report }) : null, changeMessages(msg, changes));
           }
         }, reportError),
-      ),
+      MODEL_HOLD_MS),
     );
 
     node.on('close', (removed: boolean, done: () => void) => {

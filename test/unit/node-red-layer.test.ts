@@ -20,6 +20,13 @@ const keysOnly = { _: (k: string) => k };
 /** A catalog that knows one German text. */
 const german = { _: (k: string, v?: Record<string, unknown>) => (k === 'mlops-common.errors.notNumber' ? `${v?.field} muss eine Zahl sein, erhalten: "${v?.value}"` : k) };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const waitFor = async <T>(what: string, f: () => T | undefined, ms: number, every: number): Promise<T> => {
+  for (const t0 = Date.now(); Date.now() - t0 < ms; await sleep(every)) {
+    const v = f();
+    if (v !== undefined) return v;
+  }
+  throw new Error(`timed out waiting for ${what}`);
+};
 
 describe('shared node layer', () => {
   describe('config fields report a bad value instead of falling back', () => {
@@ -161,6 +168,27 @@ describe('shared node layer', () => {
     expect(s.busy).to.equal(false);
     s.run(() => void order.push('idle again'));
     expect(order[order.length - 1]).to.equal('idle again');
+  });
+
+  it('Serial with holdMs: a job that never ends holds the ones after it that long, and no longer', async () => {
+    const order: string[] = [];
+    const s = new Serial();
+    let ended = false;
+    const hung = new Promise<void>(() => undefined); // a read on a hung mount
+    s.run(() => hung.then(() => void (ended = true)), 50);
+    s.run(() => void order.push('vector 1'));
+    s.run(() => void order.push('vector 2'));
+    await sleep(20);
+    expect(order, 'held while the job may still end').to.deep.equal([]);
+    await waitFor('the held jobs', () => (order.length === 2 ? true : undefined), 2000, 5);
+    expect(order).to.deep.equal(['vector 1', 'vector 2']);
+    expect(ended).to.equal(false);
+    // a job that ends in time releases the queue at once, not after its hold
+    const t0 = Date.now();
+    s.run(() => sleep(5), 5000);
+    s.run(() => void order.push('vector 3'));
+    await waitFor('vector 3', () => (order.length === 3 ? true : undefined), 2000, 5);
+    expect(Date.now() - t0).to.be.below(1000);
   });
 
   it('isModelMessage: an object in msg.model, not an array, a typed array or null', () => {

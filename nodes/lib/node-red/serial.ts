@@ -7,9 +7,14 @@
 export class Serial {
   private tail: Promise<void> | undefined;
 
-  run(job: () => void | Promise<unknown>): void {
-    if (this.tail) return this.track(this.tail.then(job));
-    const r = job();
+  /**
+   * Runs `job` in turn. With `holdMs`, the jobs after it wait for it at most that long: a read
+   * that hangs (a stuck network mount) finishes, or fails, by itself later without holding them.
+   */
+  run(job: () => void | Promise<unknown>, holdMs?: number): void {
+    const held = holdMs === undefined ? job : () => holdAtMost(job(), holdMs);
+    if (this.tail) return this.track(this.tail.then(held));
+    const r = held();
     if (r) this.track(r);
   }
 
@@ -28,4 +33,15 @@ export class Serial {
       if (this.tail === mine) this.tail = undefined;
     });
   }
+}
+
+/** `p`, or undefined after `ms` if it is still pending then (its own outcome is not changed). */
+function holdAtMost(p: void | Promise<unknown>, ms: number): void | Promise<unknown> {
+  if (!p) return p;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+    timer.unref?.();
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
