@@ -161,6 +161,11 @@ export interface DriftFeatureReport {
   mean: number;
   std: number;
   reference: { mean: number; std: number; count: number };
+  /** The window's median above or below the reference's. */
+  direction?: 'above' | 'below';
+  /** Dependent vectors (KS against a model's reference): the window's effective number of independent values, and the stream's lag-1 autocorrelation it comes from. */
+  effectiveCount?: number;
+  autocorrelation?: number;
 }
 
 /**
@@ -193,4 +198,18 @@ export interface DriftReport {
   reason?: 'baseline' | 'reset';
   /** Streaming detectors: the detector's state (e.g. ADWIN width and estimate). */
   detector?: Record<string, number>;
+  /**
+   * Window tests, question 2, distribution shift (has the mix of inputs moved?): its own level, the
+   * share of drifted features, and whether the KS counted dependent vectors by their effective number.
+   */
+  shift?: { level: DriftLevel; share: number; drifted: number; tested: number; dependence: 'effective' | 'independent' };
+  /**
+   * Question 1, out of domain (is the model fed inputs unlike its training data?), when the baseline
+   * is a model's with a domain: the share of the window's vectors out of domain (false-alarm rate
+   * `alpha` per vector on training-like data), the distance threshold, the largest distance, and the
+   * features that stood out most in the flagged vectors, with their side.
+   */
+  domain?: { level: DriftLevel; share: number; flagged: number; checked: number; threshold: number; alpha: number; maxDistance: number; features: Array<{ name: string; direction: 'above' | 'below'; vectors: number }> };
+  /** Which question raised the level: 'domain', 'shift', both, or none. */
+  fired?: Array<'domain' | 'shift'>;
 }

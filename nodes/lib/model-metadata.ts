@@ -3,7 +3,12 @@
  * Every value is a string in ONNX; structured values are JSON. Keys are prefixed "mlops.".
  */
 
+import type { DomainReference } from './drift/domain';
+
 export type ModelKind = 'classifier' | 'regressor' | 'autoencoder';
+
+/** 2: adds `domain`. Models written before (1, or no version) still load, with the checks they support. */
+export const METADATA_VERSION = 2;
 
 /** Reference distribution of one feature in the training data. */
 export interface FeatureReference {
@@ -24,8 +29,12 @@ export interface ModelMetadata {
   classes?: string[];
   /** Name and meaning of the main output: e.g. "fault probability", "anomaly score", "RUL (cycles)". */
   output?: { name: string; description?: string; threshold?: number };
-  /** Per-feature training reference, for drift detection. */
+  /** Per-feature training reference, for drift detection (distribution shift). */
   reference?: { probabilities: number[]; features: Record<string, FeatureReference> };
+  /** The training inputs' domain, for the out-of-domain check (lib/drift/domain.ts). */
+  domain?: DomainReference;
+  /** Which keys to expect (METADATA_VERSION when written by this package). */
+  metadataVersion?: number;
   /** Evaluation metrics, e.g. { "rmse": 17.2, "auc": 0.97, "testRows": 1000 }. */
   metrics?: Record<string, number | string>;
   /** ISO time the training finished, and how long it took. */

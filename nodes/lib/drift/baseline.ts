@@ -15,6 +15,7 @@
  */
 import { DriftError } from './errors';
 import type { ModelMetadata } from '../model-metadata';
+import { domainCheck, type DomainReference } from './domain';
 import { binCounts, expectedBinProportions, quantileEdges } from './stats';
 
 export const BIN_PROBABILITIES = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1];
@@ -46,6 +47,8 @@ export interface Baseline {
   features: FeatureBaseline[];
   byName: Map<string, number>;
   createdAt: number;
+  /** A model's training domain (checked when valid), for the out-of-domain question. */
+  domain?: DomainReference;
 }
 
 /** A baseline that cannot be built: says what was expected. */
@@ -127,7 +130,9 @@ export function baselineFromModel(md: Partial<ModelMetadata> | undefined, origin
       const f = ref.features[name];
       return fromSketch(name, f.edges, ref.probabilities, f.mean, f.std, f.count);
     });
-  return make('model', features, { name: md?.name, version: md?.version, ...origin });
+  const b = make('model', features, { name: md?.name, version: md?.version, ...origin });
+  if (domainCheck(md?.domain)) b.domain = md!.domain;
+  return b;
 }
 
 /** A baseline from reference samples, one array of values per feature name. */

@@ -13,10 +13,13 @@
 import { DriftError } from './errors';
 import type { DriftFeatureReport, DriftLevel, DriftReport } from '../messages';
 import type { Baseline, FeatureBaseline } from './baseline';
+import { DomainCheck } from './domain';
 import { ksPValue, ksStatisticSorted } from './ks';
 import {
-  benjaminiHochberg, binIndexUnchecked, bonferroni, jensenShannon, ksStatisticSketch, normalisedWasserstein, psi, wasserstein1Sketch, wasserstein1Sorted,
+  benjaminiHochberg, binIndexUnchecked, bonferroni, jensenShannon, ksStatisticSketch, normalisedWasserstein, psi, sketchQuantile, wasserstein1Sketch, wasserstein1Sorted,
 } from './stats';
+
+const medianOf = (s: Float64Array) => (s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2);
 import { createDetector, DETECTOR_KINDS, type DetectorKind, type StreamingDetector } from './detectors';
 
 export type DataMethod = 'ks' | 'psi' | 'wasserstein' | 'js';
@@ -125,6 +128,15 @@ export interface WindowMonitorConfig {
   clear: number;
   /** Only these features (by name); all of the baseline's when empty. */
   features?: string[];
+  /**
+   * KS on dependent vectors: 'effective' tests with the effective sample size n (1 - r) / (1 + r)
+   * from the stream's measured lag-1 autocorrelation r; 'independent' with n; 'auto' (default):
+   * effective against a model's reference (a fleet-wide training distribution), independent
+   * against a learned or file sample (the same machine's own stream).
+   */
+  dependence?: 'auto' | 'effective' | 'independent';
+  /** Out of domain: the false-alarm rate per vector on training-like data (default 0.001). */
+  domainAlpha?: number;
 }
 
 export const WINDOW_DEFAULTS: WindowMonitorConfig = {
@@ -140,6 +152,8 @@ export const WINDOW_DEFAULTS: WindowMonitorConfig = {
   driftShare: 0.5,
   confirm: 2,
   clear: 5,
+  dependence: 'auto',
+  domainAlpha: 0.001,
 };
 
 function checkNumber(name: string, v: number, ok: (v: number) => boolean, expected: string): void {
@@ -160,6 +174,8 @@ export function checkWindowConfig(c: WindowMonitorConfig): WindowMonitorConfig {
   checkNumber('warn share', c.warnShare, (v) => v > 0 && v <= c.driftShare, `in (0, drift share ${c.driftShare}]`);
   checkNumber('confirm', c.confirm, int(1), 'an integer of at least 1');
   checkNumber('clear', c.clear, int(1), 'an integer of at least 1');
+  if (!['auto', 'effective', 'independent'].includes(c.dependence ?? 'auto')) throw new MonitorError('setting', { name: 'dependence', expected: 'auto | effective | independent', got: String(c.dependence) }, `expected dependence auto | effective | independent, got ${String(c.dependence)}`);
+  checkNumber('domain alpha', c.domainAlpha ?? 0.001, (v) => v > 0 && v < 1, 'in (0, 1)');
   return c;
 }
 
@@ -173,6 +189,9 @@ class FeatureState {
   n = 0;
   counts: Float64Array;
   readonly pCache = new PValueCache();
+  /** Lag-1 pairs of the stream, exponentially weighted over about 10 windows: weight, sums of x, y, xx, yy, xy; the last value. */
+  private ac = new Float64Array(6);
+  private prev = NaN;
   constructor(
     readonly ref: FeatureBaseline,
     size: number,
@@ -180,6 +199,45 @@ class FeatureState {
     this.ring = new Float64Array(size).fill(NaN);
     this.sorted = new Float64Array(size);
     this.counts = new Float64Array(ref.bins.length - 1);
+  }
+  private pair(v: number): void {
+    const p = this.prev;
+    this.prev = v;
+    if (p !== p || v !== v) return;
+    const a = this.ac;
+    const keep = 1 - 1 / (10 * this.ring.length);
+    for (let i = 0; i < 6; i++) a[i] *= keep;
+    a[0] += 1;
+    a[1] += p;
+    a[2] += v;
+    a[3] += p * p;
+    a[4] += v * v;
+    a[5] += p * v;
+  }
+  /**
+   * The lag-1 autocorrelation of the stream, bias-corrected for the pairs seen ((1 + 3 r) / N,
+   * Kendall), in [0, 0.999]; 0 before 3 pairs.
+   */
+  autocorrelation(): number {
+    const [w, sx, sy, sxx, syy, sxy] = this.ac;
+    if (w < 3) return 0;
+    const vx = sxx / w - (sx / w) ** 2;
+    const vy = syy / w - (sy / w) ** 2;
+    const r = vx > 0 && vy > 0 ? (sxy / w - (sx / w) * (sy / w)) / Math.sqrt(vx * vy) : 1; // a constant stream: fully dependent
+    const rc = r + (1 + 3 * r) / w;
+    return Math.min(0.999, Math.max(0, rc));
+  }
+  /** The window's effective number of independent values, n (1 - r) / (1 + r), at least 1. */
+  effectiveCount(): number {
+    const r = this.autocorrelation();
+    return Math.max(1, (this.n * (1 - r)) / (1 + r));
+  }
+  /** Above or below the reference: the window's median against the reference median. */
+  direction(): 'above' | 'below' | undefined {
+    if (this.n === 0) return undefined;
+    const m = this.n % 2 ? this.sorted[this.n >> 1] : (this.sorted[this.n / 2 - 1] + this.sorted[this.n / 2]) / 2;
+    const ref = this.ref.sample ? medianOf(this.ref.sample) : sketchQuantile(this.ref.edges, this.ref.probabilities, 0.5);
+    return m > ref ? 'above' : m < ref ? 'below' : undefined;
   }
   private lowerBound(v: number): number {
     let lo = 0;
@@ -193,6 +251,7 @@ class FeatureState {
   }
   /** Puts v at ring slot `slot`, taking out the value it replaces. */
   put(slot: number, v: number): void {
+    this.pair(v);
     const old = this.ring[slot];
     if (old === old) {
       const i = this.lowerBound(old);
@@ -216,6 +275,8 @@ class FeatureState {
     s.sorted.set(this.sorted);
     s.n = this.n;
     for (let i = 0; i < this.n; i++) s.counts[binIndexUnchecked(ref.bins, this.sorted[i])]++;
+    s.ac.set(this.ac);
+    s.prev = this.prev;
     return s;
   }
   meanStd(): [number, number] {
@@ -263,8 +324,11 @@ export class PValueCache {
   }
 }
 
-/** KS, PSI, normalised Wasserstein and JS of a sorted window against a reference. */
-export function featureStats(sorted: Float64Array, n: number, counts: ArrayLike<number>, ref: FeatureBaseline, exactKs = true, cache?: PValueCache): FeatureStats {
+/**
+ * KS, PSI, normalised Wasserstein and JS of a sorted window against a reference. With `nEff`
+ * (dependent vectors) the KS p-value is the asymptotic one for that many independent values.
+ */
+export function featureStats(sorted: Float64Array, n: number, counts: ArrayLike<number>, ref: FeatureBaseline, exactKs = true, cache?: PValueCache, nEff?: number): FeatureStats {
   const cur = n === sorted.length ? sorted : sorted.subarray(0, n);
   let ks: number;
   let ksP: number;
@@ -274,17 +338,24 @@ export function featureStats(sorted: Float64Array, n: number, counts: ArrayLike<
     // which differs from it by far less than any alpha.
     const exact = exactKs && n * ref.sample.length <= EXACT_KS_MAX_CELLS;
     ks = ksStatisticSorted(cur, ref.sample);
-    ksP = cache ? cache.get(ks, n, ref.sample.length, exact) : ksPValue(ks, n, ref.sample.length, exact ? 'auto' : 'asymp').pValue;
+    ksP =
+      nEff !== undefined
+        ? ksPValue(ks, Math.max(1, Math.round(nEff)), ref.sample.length, 'asymp').pValue
+        : cache
+          ? cache.get(ks, n, ref.sample.length, exact)
+          : ksPValue(ks, n, ref.sample.length, exact ? 'auto' : 'asymp').pValue;
     w = wasserstein1Sorted(cur, ref.sample);
   } else {
     // Against a sketch the reference is its piecewise-linear CDF with the training row count as
     // its size; the exact lattice method is meaningless for a continuous CDF: asymptotic p-value.
     ks = ksStatisticSketch(cur, n, ref.edges, ref.probabilities);
-    ksP = ksPValue(ks, n, ref.count, 'asymp').pValue;
+    ksP = ksPValue(ks, Math.max(1, Math.round(nEff ?? n)), ref.count, 'asymp').pValue;
     w = wasserstein1Sketch(cur, ref.edges, ref.probabilities);
   }
   return { ks, ksPValue: ksP, psi: psi(ref.expected, counts), wasserstein: normalisedWasserstein(w, ref.std), js: jensenShannon(ref.expected, counts) };
 }
+
+const worse = (a: DriftLevel, b: DriftLevel): DriftLevel => (RANK[a] >= RANK[b] ? a : b);
 
 /** Data drift of feature vectors against a baseline over a sliding window. */
 export class WindowMonitor {
@@ -298,7 +369,9 @@ export class WindowMonitor {
   private filled = 0;
   private sinceEval = 0;
   private mapKey = '';
-  private map: { idx: Int32Array; absent: number[] } = { idx: new Int32Array(0), absent: [] };
+  private map: { idx: Int32Array; absent: number[]; dom?: Int32Array } = { idx: new Int32Array(0), absent: [] };
+  /** Out of domain (a baseline with a model's domain): per ring slot 0 not checked, 1 in, 2 out; the feature that stood out (+i+1 above, -(i+1) below). */
+  private domain?: { check: DomainCheck; flags: Uint8Array; top: Int32Array; distance: Float64Array; x: Float64Array };
   evaluations = 0;
   last: DriftReport | undefined;
 
@@ -346,6 +419,10 @@ export class WindowMonitor {
     }
     this.watch = new Map(watched.map((n, i) => [n, i]));
     this.baseline = b;
+    const size = this.config.windowSize;
+    this.domain = b.domain
+      ? { check: new DomainCheck(b.domain, this.config.domainAlpha ?? 0.001), flags: new Uint8Array(size), top: new Int32Array(size), distance: new Float64Array(size), x: new Float64Array(b.domain.features.length) }
+      : undefined;
     this.mapKey = '';
     this.sinceEval = 0;
     const was = this.hysteresis.state;
@@ -356,6 +433,10 @@ export class WindowMonitor {
   /** Empties the current window and returns the state to ok (the baseline stays). */
   reset(now = Date.now()): void {
     if (this.baseline) this.states = this.states.map((s) => new FeatureState(s.ref, this.config.windowSize));
+    if (this.domain) {
+      this.domain.flags.fill(0);
+      this.domain.top.fill(0);
+    }
     this.slot = 0;
     this.filled = 0;
     this.sinceEval = 0;
@@ -367,7 +448,7 @@ export class WindowMonitor {
    * Watched feature of each payload position (-1: not watched), and the watched features the
    * payload lacks (they get a missing value per row); cached by names.
    */
-  private mapping(names: readonly string[] | undefined, k: number): { idx: Int32Array; absent: number[] } {
+  private mapping(names: readonly string[] | undefined, k: number): { idx: Int32Array; absent: number[]; dom?: Int32Array } {
     const b = this.baseline!;
     if (!names) {
       if (k !== b.features.length) {
@@ -394,7 +475,14 @@ export class WindowMonitor {
           `expected features named as in the baseline (${[...this.watch.keys()].slice(0, 10).join(', ')}), got ${names.slice(0, 10).join(', ')}`);
       }
       this.mapKey = key;
-      this.map = { idx, absent: this.states.map((_, j) => j).filter((j) => !idx.includes(j)) };
+      // the domain check needs every feature of the model's domain: payload position of each
+      let dom: Int32Array | undefined;
+      if (this.domain) {
+        const at = new Map(names.map((n, i) => [n, i]));
+        dom = Int32Array.from(this.domain.check.ref.features, (f) => at.get(f) ?? -1);
+        if (dom.includes(-1)) dom = undefined;
+      }
+      this.map = { idx, absent: this.states.map((_, j) => j).filter((j) => !idx.includes(j)), dom };
     }
     return this.map;
   }
@@ -405,10 +493,27 @@ export class WindowMonitor {
    */
   ingest(data: ArrayLike<number>, rows: number, k: number, names?: readonly string[], now = Date.now()): DriftReport | undefined {
     if (!this.baseline) throw new MonitorError('noBaseline', {}, 'no baseline yet: expected a model with a reference, a baseline file, msg.baseline or the learning phase first');
-    const { idx, absent } = this.mapping(names, k);
+    const { idx, absent, dom } = this.mapping(names, k);
     const size = this.config.windowSize;
+    const d = this.domain;
     for (let r = 0; r < rows; r++) {
       const base = r * k;
+      if (d) {
+        let complete = dom !== undefined;
+        if (dom) {
+          for (let i = 0; i < dom.length; i++) {
+            const v = +data[base + dom[i]];
+            d.x[i] = v;
+            if (!Number.isFinite(v)) complete = false;
+          }
+        }
+        if (complete) {
+          const v = d.check.check(d.x);
+          d.flags[this.slot] = v.out ? 2 : 1;
+          d.top[this.slot] = v.out ? (v.direction === 'above' ? v.feature! + 1 : -(v.feature! + 1)) : 0;
+          d.distance[this.slot] = v.distance;
+        } else d.flags[this.slot] = 0;
+      }
       for (let i = 0; i < k; i++) {
         const j = idx[i];
         if (j < 0) continue;
@@ -431,11 +536,12 @@ export class WindowMonitor {
     this.sinceEval = 0;
     const min = Math.max(2, Math.ceil(c.windowSize / 2));
     const tested: number[] = [];
+    const effective = c.dependence === 'effective' || ((c.dependence ?? 'auto') === 'auto' && this.baseline!.source === 'model');
     const stats: (FeatureStats | undefined)[] = this.states.map((s, j) => {
       if (s.n < min) return undefined; // mostly missing values: not tested
       tested.push(j);
       // the exact KS p-value only where it decides; other methods report the asymptotic one
-      return featureStats(s.sorted, s.n, s.counts, s.ref, c.method === 'ks', s.pCache);
+      return featureStats(s.sorted, s.n, s.counts, s.ref, c.method === 'ks', s.pCache, effective ? s.effectiveCount() : undefined);
     });
     let adjusted: Float64Array | undefined;
     if (c.method === 'ks' && tested.length > 0) {
@@ -472,9 +578,12 @@ export class WindowMonitor {
       }
       if (isDrift) drifted.push(st.ref.name);
       const [mean, std] = st.meanStd();
+      const direction = st.direction();
       features.push({
         name: st.ref.name,
         drifted: isDrift,
+        ...(direction ? { direction } : {}),
+        ...(effective ? { effectiveCount: Math.round(st.effectiveCount() * 10) / 10, autocorrelation: Math.round(st.autocorrelation() * 1000) / 1000 } : {}),
         statistic,
         pValue,
         ks: s.ks,
@@ -489,7 +598,12 @@ export class WindowMonitor {
       });
     });
     const share = tested.length > 0 ? drifted.length / tested.length : 0;
-    const level: DriftLevel = tested.length === 0 ? 'ok' : share >= c.driftShare ? 'drift' : share >= c.warnShare ? 'warn' : 'ok';
+    const shiftLevel: DriftLevel = tested.length === 0 ? 'ok' : share >= c.driftShare ? 'drift' : share >= c.warnShare ? 'warn' : 'ok';
+    const domain = this.domainSummary(min);
+    const level = worse(shiftLevel, domain?.level ?? 'ok');
+    const fired: Array<'domain' | 'shift'> = [];
+    if (domain && domain.level !== 'ok') fired.push('domain');
+    if (shiftLevel !== 'ok') fired.push('shift');
     const previous = this.hysteresis.state;
     const changed = this.hysteresis.update(level, now);
     this.evaluations++;
@@ -507,10 +621,41 @@ export class WindowMonitor {
       at: now,
       evaluations: this.evaluations,
       baseline: { source: b.source, ...b.origin, features: this.states.length },
+      shift: { level: shiftLevel, share, drifted: drifted.length, tested: tested.length, dependence: effective ? 'effective' : 'independent' },
+      fired,
     };
+    if (domain) report.domain = domain;
     if (changed) report.previous = previous;
     this.last = report;
     return report;
+  }
+
+  /** The window's out-of-domain share, and which features stood out on which side (undefined without a domain). */
+  private domainSummary(min: number): DriftReport['domain'] {
+    const d = this.domain;
+    if (!d) return undefined;
+    const c = this.config;
+    let checked = 0;
+    let flagged = 0;
+    let maxDistance = 0;
+    const by = new Map<number, number>();
+    for (let i = 0; i < this.filled; i++) {
+      if (d.flags[i] === 0) continue;
+      checked++;
+      if (d.distance[i] > maxDistance) maxDistance = d.distance[i];
+      if (d.flags[i] === 2) {
+        flagged++;
+        by.set(d.top[i], (by.get(d.top[i]) ?? 0) + 1);
+      }
+    }
+    const share = checked > 0 ? flagged / checked : 0;
+    const level: DriftLevel = checked < min ? 'ok' : share >= c.driftShare ? 'drift' : share >= c.warnShare ? 'warn' : 'ok';
+    const names = d.check.ref.features;
+    const features = [...by.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 10)
+      .map(([t, vectors]) => ({ name: names[Math.abs(t) - 1], direction: (t > 0 ? 'above' : 'below') as 'above' | 'below', vectors }));
+    return { level, share, flagged, checked, threshold: d.check.threshold, alpha: d.check.alpha, maxDistance, features };
   }
 
   /** The report of a return to ok without a test (a new baseline, a reset). */
