@@ -27,7 +27,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { referenceFromData, toOnnx } from '../nodes/lib/model/export';
-import { ModelMetadata } from '../nodes/lib/model-metadata';
+import { domainFromData } from '../nodes/lib/drift/domain';
+import { METADATA_VERSION, type ModelMetadata } from '../nodes/lib/model-metadata';
 import { trainMlp, TrainedModel } from '../nodes/lib/model/trainer';
 
 const root = path.resolve(__dirname, '..');
@@ -179,6 +180,20 @@ export function rmse(pred: ArrayLike<number>, truth: ArrayLike<number>): number 
   return Math.sqrt(s / pred.length);
 }
 
+/** Training examples: the windows ending at every (stride-th) cycle of each engine from the k-th on (the last always), with their RUL capped at RUL_CAP. */
+export function trainingWindows(engines: Engine[], cols: number[], window: number, mode: FeatureMode = 'stats', stride = 1): { x: number[][]; y: number[] } {
+  const x: number[][] = [];
+  const y: number[] = [];
+  for (const e of engines) {
+    const last = e.rows.length - 1;
+    for (let end = last; end >= Math.min(window - 1, last); end -= stride) {
+      x.push(featuresAt(e, end, cols, window, mode));
+      y.push(Math.min(RUL_CAP, last - end));
+    }
+  }
+  return { x, y };
+}
+
 export async function runCmapss(opts: CmapssOptions = {}): Promise<CmapssResult> {
   const dir = opts.dataDir ?? DEFAULT_DATA_DIR;
   const log = opts.log ?? (() => undefined);
@@ -200,16 +215,7 @@ export async function runCmapss(opts: CmapssOptions = {}): Promise<CmapssResult>
   const names = featureNames(cols, window, mode);
   log(`train: ${train.length} engines, ${train.reduce((s, e) => s + e.rows.length, 0)} cycles; sensors kept: ${cols.map((c) => COLUMNS[c]).join(' ')}`);
 
-  const x: number[][] = [];
-  const y: number[] = [];
-  for (const e of train) {
-    const last = e.rows.length - 1;
-    // windows ending at every (stride-th) cycle from the k-th on; the last cycle always included
-    for (let end = last; end >= Math.min(window - 1, last); end -= stride) {
-      x.push(featuresAt(e, end, cols, window, mode));
-      y.push(Math.min(RUL_CAP, last - end));
-    }
-  }
+  const { x, y } = trainingWindows(train, cols, window, mode, stride);
   log(`training windows: ${x.length} x ${names.length} features (${mode}, window ${window} cycles, RUL capped at ${RUL_CAP})`);
 
   const model = await trainMlp({ x, y, task: 'regression', hidden, epochs, batchSize, learningRate, l2, seed });
@@ -231,6 +237,8 @@ export async function runCmapss(opts: CmapssOptions = {}): Promise<CmapssResult>
     features: names,
     output: { name: 'RUL (cycles)', description: `remaining useful life in cycles, capped at ${RUL_CAP}` },
     reference: referenceFromData(names, x),
+    domain: domainFromData(names, x),
+    metadataVersion: METADATA_VERSION,
     metrics: {
       rmse: Math.round(testRmse * 100) / 100,
       phm08Score: Math.round(score * 10) / 10,
