@@ -48,7 +48,11 @@ export = function (RED: NodeAPI) {
       if (ph.kind === 'waiting') return { fill: 'grey', shape: 'ring', text: t('status.waiting') };
       if (ph.kind === 'learning') return { fill: 'blue', shape: 'ring', text: t('status.learning', { count: ph.count, size: ph.size }) };
       const r = entry.last;
-      const detail = !r ? '' : r.features.length > 0 ? t('status.share', { drifted: r.drifted.length, tested: r.features.length }) : t('status.updates', { count: r.evaluations });
+      // which question fired: out of domain first (the model's output cannot be trusted), then the shift
+      const parts = !r ? [] : r.features.length > 0 ? [] : [t('status.updates', { count: r.evaluations })];
+      if (r?.domain && r.fired?.includes('domain')) parts.push(t('status.domain', { share: Math.round(r.domain.share * 100) }));
+      if (r && r.features.length > 0 && (r.fired?.includes('shift') || parts.length === 0)) parts.push(t('status.share', { drifted: r.drifted.length, tested: r.features.length }));
+      const detail = parts.join(' · ');
       return { fill: ph.state === 'drift' ? 'red' : ph.state === 'warn' ? 'yellow' : 'green', shape: 'dot', text: `${t(`state.${ph.state}`)}${detail ? ' · ' + detail : ''}` };
     };
     const status = new ThrottledStatus(node, render, 500);
@@ -57,7 +61,9 @@ export = function (RED: NodeAPI) {
     /** One message on output 2 per change of state; the input's properties (topic, features.window ...) give it context. */
     const changeMessages = (msg: NodeMessageInFlow, changes: DriftReport[]) =>
       changes.map((change) => {
-        node.log(t('log.changed', { from: t(`state.${change.previous ?? 'ok'}`), to: t(`state.${change.state}`), drifted: change.drifted.slice(0, 5).join(', ') || '-' }));
+        const domain = change.fired?.includes('domain') ? change.domain!.features.slice(0, 3).map((f) => `${f.name} ${t(`direction.${f.direction}`)}`) : [];
+        const what = [...(domain.length ? [t('log.outOfDomain', { features: domain.join(', ') })] : []), ...(change.drifted.length ? [change.drifted.slice(0, 5).join(', ')] : [])];
+        node.log(t('log.changed', { from: t(`state.${change.previous ?? 'ok'}`), to: t(`state.${change.state}`), drifted: what.join('; ') || '-' }));
         return { ...msg, _msgid: RED.util.generateId(), payload: change.state, drift: change } as NodeMessageInFlow;
       });
     const emit = (send: Send, first: NodeMessageInFlow | null, second: NodeMessageInFlow[]) => {

@@ -28,6 +28,10 @@ export interface RawDriftConfig {
   evaluateEvery?: string | number;
   alpha?: string | number;
   correction?: string;
+  /** KS on dependent vectors: auto | effective | independent. */
+  dependence?: string;
+  /** Out of domain: false-alarm rate per vector (default 0.001). */
+  domainAlpha?: string | number;
   psiThreshold?: string | number;
   wassersteinThreshold?: string | number;
   jsThreshold?: string | number;
@@ -101,6 +105,8 @@ export function parseDriftConfig(d: RawDriftConfig): DriftConfig {
     confirm: num(d.confirm, W.confirm),
     clear: num(d.clear, W.clear),
     features: String(d.features ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    dependence: (d.dependence || W.dependence) as WindowMonitorConfig['dependence'],
+    domainAlpha: num(d.domainAlpha, W.domainAlpha!),
   };
   const learnSize = num(d.learnSize, 200);
   // bounded memory: the learned sample and the window hold every value of every feature
