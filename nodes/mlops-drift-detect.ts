@@ -48,10 +48,14 @@ export = function (RED: NodeAPI) {
       if (ph.kind === 'waiting') return { fill: 'grey', shape: 'ring', text: t('status.waiting') };
       if (ph.kind === 'learning') return { fill: 'blue', shape: 'ring', text: t('status.learning', { count: ph.count, size: ph.size }) };
       const r = entry.last;
-      // which question fired: out of domain first (the model's output cannot be trusted), then the shift
-      const parts = !r ? [] : r.features.length > 0 ? [] : [t('status.updates', { count: r.evaluations })];
-      if (r?.domain && r.fired?.includes('domain')) parts.push(t('status.domain', { share: Math.round(r.domain.share * 100) }));
-      if (r && r.features.length > 0 && (r.fired?.includes('shift') || parts.length === 0)) parts.push(t('status.share', { drifted: r.drifted.length, tested: r.features.length }));
+      // a window test: out of domain when that fired (the model's output cannot be trusted), the share of drifted features unless only that fired
+      const parts: string[] = [];
+      if (r && r.features.length === 0) parts.push(t('status.updates', { count: r.evaluations }));
+      else if (r) {
+        const domain = r.domain && r.fired?.includes('domain');
+        if (domain) parts.push(t('status.domain', { share: Math.round(r.domain!.share * 100) }));
+        if (!domain || r.fired?.includes('shift')) parts.push(t('status.share', { drifted: r.drifted.length, tested: r.features.length }));
+      }
       const detail = parts.join(' · ');
       return { fill: ph.state === 'drift' ? 'red' : ph.state === 'warn' ? 'yellow' : 'green', shape: 'dot', text: `${t(`state.${ph.state}`)}${detail ? ' · ' + detail : ''}` };
     };

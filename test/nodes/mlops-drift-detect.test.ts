@@ -13,6 +13,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { helper, sleep, tmpDir, waitFor } from '../support/red';
 import { mlpModel, writeModel } from '../support/onnx-models';
+import { domainFromData } from '../../nodes/lib/drift/domain';
 import { referenceFromData } from '../../nodes/lib/model/export';
 import { fromMetadataProps, type ModelMetadata } from '../../nodes/lib/model-metadata';
 import { decodeModelInfo } from '../../nodes/lib/onnx/proto';
@@ -239,6 +240,27 @@ describe('mlops-drift-detect node', function () {
       expect(Object.keys(b.features)).to.deep.equal(NAMES);
       expect(b.features['vibration.rms'].edges).to.deep.equal(REF_A.features['vibration.rms'].edges);
       expect(b.features['vibration.rms'].count).to.equal(5000);
+    });
+
+    it('a model with its training domain: inputs unlike the training data fire "out of domain", in the status, the log and the report', async () => {
+      const ctx = await load({ ...WIN, everyWindow: true });
+      const train = pumpRows(5000, 1);
+      ctx.send(modelMsg({ ...META_A, domain: domainFromData(NAMES, train) }));
+      await ctx.settled();
+      ctx.feed(pumpRows(60, 12));
+      await ctx.settled();
+      expect(ctx.out2, 'training-like data: no state change').to.have.length(0);
+      expect(ctx.reports().at(-1)!.drift.domain).to.include({ level: 'ok', checked: 40 });
+      // one sensor reads far below anything in training, the other three as before
+      ctx.feed(pumpRows(80, 13).map(([a, b, c, d]) => [a, b, c - 40, d]));
+      await ctx.settled();
+      expect(ctx.errs).to.deep.equal([]);
+      expect(ctx.out2).to.have.length(1);
+      const ch = ctx.out2[0];
+      expect(ch.drift.fired).to.include('domain');
+      expect(ch.drift.domain.features[0]).to.include({ name: NAMES[2], direction: 'below' });
+      expect(lastStatus(ctx.n).text).to.match(/^drift · out of domain 100 %/);
+      expect(logged(ctx.n, `out of domain: ${NAMES[2]} below`)).to.equal(1);
     });
 
     it('reference data: no state change; a shifted stream: exactly one ok -> drift, and a report per test on output 1', async () => {
