@@ -12,12 +12,7 @@ import { domainCheck, domainFromData } from '../nodes/lib/drift/domain';
 import { WindowMonitor } from '../nodes/lib/drift/monitor';
 import { referenceFromData } from '../nodes/lib/model/export';
 import type { ModelMetadata } from '../nodes/lib/model-metadata';
-import { mulberry32 } from '../nodes/lib/random';
-
-function gaussian(seed: number): () => number {
-  const r = mulberry32(seed);
-  return () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
-}
+import { gaussian } from '../nodes/lib/random';
 
 function rows(k: number, n: number, seed: number): number[][] {
   const g = gaussian(seed);

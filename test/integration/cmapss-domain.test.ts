@@ -65,9 +65,11 @@ describe('C-MAPSS FD001: the RUL model reference as the baseline (out of domain,
     const names = featureNames(cols, 30);
     const { x } = trainingWindows(trainEngines, cols, 30);
     const md: ModelMetadata = { name: 'cmapss-fd001-rul', version: '1', kind: 'regressor', features: names, reference: referenceFromData(names, x), domain: domainFromData(names, x) };
-    test = stream(testEngines.filter((e) => e.rows.length >= 30), rulTruth.filter((_, i) => testEngines[i].rows.length >= 30), md, cols);
+    // test engines with at least one full window, and their final RUL
+    const usable = testEngines.map((e, i) => ({ e, rul: rulTruth[i] })).filter((x) => x.e.rows.length >= 30);
+    test = stream(usable.map((x) => x.e), usable.map((x) => x.rul), md, cols);
     train = stream(trainEngines, trainEngines.map(() => 0), md, cols);
-    independent = stream(testEngines.filter((e) => e.rows.length >= 30), rulTruth.filter((_, i) => testEngines[i].rows.length >= 30), md, cols, 'independent');
+    independent = stream(usable.map((x) => x.e), usable.map((x) => x.rul), md, cols, 'independent');
     for (const [what, g] of [['test engines', test], ['training engines', train], ['test engines, KS taken as independent (before)', independent]] as const) {
       console.log(`      ${what}: ${g.vectors} windows, out of domain ${((g.outOfDomain / g.vectors) * 100).toFixed(2)} %; healthy (RUL > ${HEALTHY}) evaluations ${g.healthyEvals}: shift alarm ${((g.healthyShift / g.healthyEvals) * 100).toFixed(2)} %, domain alarm ${((g.healthyDomain / g.healthyEvals) * 100).toFixed(2)} %; any level over all ${g.evals} evaluations ${((g.anyLevel / g.evals) * 100).toFixed(1)} %`);
     }

@@ -14,7 +14,7 @@ import { OPCUAServer } from 'node-opcua-server';
 import type { UAVariable } from 'node-opcua-address-space';
 import { findFreePort } from '../../scripts/simulator/server';
 import type { SamplesMessage, SampleQuality } from '../../nodes/lib/messages';
-import { helper, tmpDir, waitFor } from '../support/red';
+import { helper, tmpDir, waitFor, stopHelper } from '../support/red';
 import endpointNode = require('../../nodes/mlops-opcua-endpoint');
 import readNode = require('../../nodes/mlops-opcua-read');
 
@@ -98,8 +98,7 @@ describe('opcua read against a server configured to reproduce faults (integratio
     helper.startServer(done);
   });
   afterEach(async () => {
-    await helper.unload();
-    await new Promise<void>((r) => helper.stopServer(() => r()));
+    await stopHelper();
     fs.rmSync(clientPki, { recursive: true, force: true });
   });
 

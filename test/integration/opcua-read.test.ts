@@ -10,7 +10,7 @@ import { startSimulator, NODE_IDS, type Simulator } from '../../scripts/simulato
 import { OpcuaConnection, type StateInfo } from '../../nodes/lib/opcua/connection';
 import { ChannelSubscription } from '../../nodes/lib/opcua/reader';
 import type { SamplesMessage } from '../../nodes/lib/messages';
-import { helper, sleep, tmpDir, waitFor } from '../support/red';
+import { helper, sleep, tmpDir, waitFor, stopHelper } from '../support/red';
 import endpointNode = require('../../nodes/mlops-opcua-endpoint');
 import readNode = require('../../nodes/mlops-opcua-read');
 
@@ -44,8 +44,7 @@ describe('opcua read (integration, real OPC UA server)', function () {
     helper.startServer(done);
   });
   afterEach(async () => {
-    await helper.unload();
-    await new Promise<void>((r) => helper.stopServer(() => r()));
+    await stopHelper();
     fs.rmSync(clientPki, { recursive: true, force: true });
   });
 

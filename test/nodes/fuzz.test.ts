@@ -11,7 +11,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { mulberry32 } from '../../nodes/lib/random';
-import { helper, tmpDir, waitFor } from '../support/red';
+import { helper, tmpDir, waitFor, stopHelper } from '../support/red';
 import { sumModel, writeModel } from '../support/onnx-models';
 import { unspy } from '../support/unspy';
 import { Watchdog } from '../support/watchdog';
@@ -111,8 +111,7 @@ describe('fuzz: every node with random and malformed messages (seeded)', functio
     helper.startServer(done);
   });
   afterEach(async () => {
-    await helper.unload();
-    await new Promise<void>((r) => helper.stopServer(() => r()));
+    await stopHelper();
   });
 
   const configs: Array<[string, unknown, () => Record<string, unknown>]> = [

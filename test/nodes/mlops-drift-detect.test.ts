@@ -11,7 +11,7 @@
 import { expect } from 'chai';
 import * as fs from 'fs';
 import * as path from 'path';
-import { helper, sleep, tmpDir, waitFor } from '../support/red';
+import { helper, sleep, tmpDir, waitFor, stopHelper } from '../support/red';
 import { mlpModel, writeModel } from '../support/onnx-models';
 import { domainFromData } from '../../nodes/lib/drift/domain';
 import { referenceFromData } from '../../nodes/lib/model/export';
@@ -209,8 +209,7 @@ describe('mlops-drift-detect node', function () {
     helper.startServer(done);
   });
   afterEach(async () => {
-    await helper.unload();
-    await new Promise<void>((r) => helper.stopServer(() => r()));
+    await stopHelper();
   });
 
   // -------------------------------------------------------------------------

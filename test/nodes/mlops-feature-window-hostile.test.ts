@@ -4,7 +4,7 @@
  * steps back, BigInt and prototype-less values, and the max. time jump setting.
  */
 import { expect } from 'chai';
-import { helper, waitFor } from '../support/red';
+import { helper, waitFor, stopHelper } from '../support/red';
 import { Watchdog } from '../support/watchdog';
 import fwNode = require('../../nodes/mlops-feature-window');
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -39,8 +39,7 @@ const T0 = 1.7e12;
 describe('mlops-feature-window node: hostile input (issue 9)', () => {
   beforeEach((done) => { helper.startServer(done); });
   afterEach(async () => {
-    await helper.unload();
-    await new Promise<void>((r) => helper.stopServer(() => r()));
+    await stopHelper();
   });
 
   for (const [hop, ts] of [[100, [1.7e18, 1.7e18 + 1e6]], [500, [1e308, 1e308]]] as Array<[number, number[]]>) {

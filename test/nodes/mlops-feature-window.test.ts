@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as ss from 'simple-statistics';
-import { helper, waitFor } from '../support/red';
+import { helper, waitFor, stopHelper } from '../support/red';
 import fwNode = require('../../nodes/mlops-feature-window');
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const catchNode = require('@node-red/nodes/core/common/25-catch.js');
@@ -44,8 +44,7 @@ async function load(props: Record<string, unknown>) {
 describe('mlops-feature-window node', () => {
   beforeEach((done) => { helper.startServer(done); });
   afterEach(async () => {
-    await helper.unload();
-    await new Promise<void>((r) => helper.stopServer(() => r()));
+    await stopHelper();
   });
 
   it('sends a combined feature vector with names and window; keeps other msg properties', async () => {

@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { helper, sleep, tmpDir, waitFor } from '../support/red';
+import { helper, sleep, tmpDir, waitFor, stopHelper } from '../support/red';
 import { largeModel, mlpModel, sumModel, twoInputModel, writeModel } from '../support/onnx-models';
 import inferNode = require('../../nodes/mlops-onnx-infer');
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -62,8 +62,7 @@ describe('mlops-onnx-infer node (real onnxruntime sessions)', function () {
     helper.startServer(done);
   });
   afterEach(async () => {
-    await helper.unload();
-    await new Promise<void>((r) => helper.stopServer(() => r()));
+    await stopHelper();
   });
 
   async function load(props: Record<string, unknown>, waitModel = true) {

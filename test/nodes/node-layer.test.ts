@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import * as fs from 'fs';
-import { helper, tmpDir, waitFor } from '../support/red';
+import { helper, tmpDir, waitFor, stopHelper } from '../support/red';
 import { sumModel, writeModel } from '../support/onnx-models';
 import inferNode = require('../../nodes/mlops-onnx-infer');
 import driftNode = require('../../nodes/mlops-drift-detect');
@@ -28,8 +28,7 @@ describe('shared node layer in Node-RED', function () {
     helper.startServer(done);
   });
   afterEach(async () => {
-    await helper.unload();
-    await new Promise<void>((r) => helper.stopServer(() => r()));
+    await stopHelper();
   });
 
   async function load(node: unknown, props: Record<string, unknown>) {

@@ -8,6 +8,12 @@ helper.init(require.resolve('node-red'));
 
 export { helper };
 
+/** After a test: unloads its flow and stops the helper's server. */
+export async function stopHelper(): Promise<void> {
+  await helper.unload();
+  await new Promise<void>((r) => helper.stopServer(() => r()));
+}
+
 /** Resolves with the first value `pick` returns that is not undefined, polling node events. */
 export function waitFor<T>(what: string, pick: () => T | undefined, timeoutMs = 15000, everyMs = 20): Promise<T> {
   return new Promise((resolve, reject) => {

@@ -12,12 +12,7 @@ import { DriftController, featureRows, parseDriftConfig, parseParams, signalValu
 import { featureStats, Hysteresis, StreamMonitor, WINDOW_DEFAULTS, WindowMonitor, windowWarnings } from '../../nodes/lib/drift/monitor';
 import { ks2samp } from '../../nodes/lib/drift/ks';
 import { binIndex, ksStatisticSketch, sketchCdf as cdfRight, sketchCdfLeft as cdfLeft } from '../../nodes/lib/drift/stats';
-import { mulberry32 } from '../../nodes/lib/random';
-
-function gaussian(seed: number): () => number {
-  const r = mulberry32(seed);
-  return () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
-}
+import { gaussian, mulberry32 } from '../../nodes/lib/random';
 
 /** n rows of k features, feature j ~ N(mu + j, 1 + j/10). */
 function rows(seed: number, n: number, k: number, mu = 0, scale = 1): number[][] {

@@ -12,6 +12,7 @@ import { english, texts } from '../../nodes/lib/node-red/i18n';
 import { refuseInput, settle } from '../../nodes/lib/node-red/node';
 import { resolveUserPath } from '../../nodes/lib/node-red/paths';
 import { Serial } from '../../nodes/lib/node-red/serial';
+import { waitFor } from '../support/red';
 import { shortStatus, ThrottledStatus } from '../../nodes/lib/node-red/status';
 import { isModelMessage } from '../../nodes/lib/messages';
 
@@ -20,13 +21,6 @@ const keysOnly = { _: (k: string) => k };
 /** A catalog that knows one German text. */
 const german = { _: (k: string, v?: Record<string, unknown>) => (k === 'mlops-common.errors.notNumber' ? `${v?.field} muss eine Zahl sein, erhalten: "${v?.value}"` : k) };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const waitFor = async <T>(what: string, f: () => T | undefined, ms: number, every: number): Promise<T> => {
-  for (const t0 = Date.now(); Date.now() - t0 < ms; await sleep(every)) {
-    const v = f();
-    if (v !== undefined) return v;
-  }
-  throw new Error(`timed out waiting for ${what}`);
-};
 
 describe('shared node layer', () => {
   describe('config fields report a bad value instead of falling back', () => {

@@ -11,7 +11,7 @@
  * of alpha on training-like vectors), or when a feature lies outside the training range by more
  * than a tenth of that range.
  */
-import type { Rows } from '../model/trainer';
+type Rows = ReadonlyArray<ArrayLike<number>>;
 
 export interface DomainReference {
   version: 1;

@@ -51,11 +51,12 @@ export function probeDims(inputs: TensorSpec[], rows: number): number[][] {
   return inputs.map((s) => s.shape.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 && s.shape.length >= 2 ? rows : 1)));
 }
 
+/** Values in feeds of these shapes, all inputs together. */
+const valuesOf = (all: number[][]) => all.reduce((t, dims) => t + dims.reduce((a, b) => a * b, 1), 0);
+
 /** Values in the probe's feeds, all inputs together. */
 export function probeValues(inputs: TensorSpec[], rows: number): number {
-  let total = 0;
-  for (const dims of probeDims(inputs, rows)) total += dims.reduce((a, b) => a * b, 1);
-  return total;
+  return valuesOf(probeDims(inputs, rows));
 }
 
 /**
@@ -65,7 +66,7 @@ export function probeValues(inputs: TensorSpec[], rows: number): number {
 export function probeFeeds(ort: typeof Ort, inputs: TensorSpec[], rows = 1, maxValues = PROBE_MAX_VALUES): Record<string, Ort.Tensor> | undefined {
   const feeds: Record<string, Ort.Tensor> = {};
   const all = probeDims(inputs, rows);
-  if (!(probeValues(inputs, rows) <= maxValues)) return undefined;
+  if (!(valuesOf(all) <= maxValues)) return undefined;
   for (const [k, s] of inputs.entries()) {
     const dims = all[k];
     const n = dims.reduce((a, b) => a * b, 1);
