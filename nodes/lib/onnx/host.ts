@@ -20,9 +20,9 @@
  *   to a worker costs more than such a run; measured in bench/onnx-infer.bench.ts), with stacked
  *   runs kept to about 1 ms. A model with a longer run always stays in its worker, so it cannot
  *   stall the event loop. Only a graph of operators whose cost cannot depend on input values
- *   (graph-cost.ts) is judged by that probe on zeros. Its worker stays: a run larger than about
- *   1 ms by the probe goes there, and after one run on this thread longer than `directMaxStallMs`
- *   the model moves there for good ('moved').
+ *   (graph-cost.ts) is judged by that probe on zeros. A run larger than about 1 ms by the probe
+ *   goes to a worker (started from the verified bytes when the first such run comes), and after
+ *   one run on this thread longer than `directMaxStallMs` the model moves there for good ('moved').
  */
 import { EventEmitter } from 'events';
 import { CodedError } from '../node-red/errors';
@@ -224,35 +224,66 @@ function closeWorker(worker: Worker, timeoutMs = WORKER_CLOSE_MS): Promise<void>
 }
 
 /**
- * A tiny model on this thread, with its worker kept: runs with more than `maxValues` values (more
- * than about 1 ms by the probe) go to the worker, and after a run here longer than `maxStallMs`
- * every run does (`onMoved`).
+ * A worker for bytes already verified (no read, no probe): where a direct model sends the runs
+ * too large for the Node-RED thread.
+ */
+function startBytesWorker(init: WorkerInit): Promise<WorkerBackend> {
+  const entry = workerEntry();
+  const worker = new Worker(entry.file, { workerData: init, execArgv: entry.execArgv, stdout: false, stderr: false });
+  return new Promise((resolve, reject) => {
+    const fail = (e: Error) => {
+      void closeWorker(worker);
+      reject(e);
+    };
+    worker.once('message', (m: FromWorker) => {
+      worker.removeAllListeners('error');
+      if (m.op === 'ready') resolve(new WorkerBackend(worker));
+      else fail(new Error(m.op === 'error' ? m.message : `unexpected ${m.op} from the model worker`));
+    });
+    worker.once('error', fail);
+  });
+}
+
+/**
+ * A tiny model on this thread. Runs with more than `maxValues` values (more than about 1 ms by the
+ * probe) go to a worker, started from the verified bytes when the first one comes; after a run
+ * here longer than `maxStallMs` every run does (`onMoved`).
  */
 class DirectBackend implements Backend {
   private moved = false;
+  private worker?: Promise<WorkerBackend>;
   onMoved?: (runMs: number) => void;
 
   constructor(
     private ort: typeof Ort,
     private session: Ort.InferenceSession,
-    private worker: WorkerBackend,
+    private workerInit: WorkerInit,
     private maxValues: number,
     private maxStallMs: number,
     private stats: HostStats,
   ) {}
 
-  set onDeath(f: ((err: Error) => void) | undefined) {
-    this.worker.onDeath = f;
-  }
-
-  get onDeath(): ((err: Error) => void) | undefined {
-    return this.worker.onDeath;
+  private inWorker(feeds: Feeds): Promise<Feeds> {
+    const w = (this.worker ??= startBytesWorker(this.workerInit));
+    return w.then(
+      (backend) => {
+        // a worker that died is started afresh for the next run
+        backend.onDeath = () => {
+          if (this.worker === w) this.worker = undefined;
+        };
+        return backend.run(feeds);
+      },
+      (e: Error) => {
+        if (this.worker === w) this.worker = undefined;
+        throw e;
+      },
+    );
   }
 
   async run(feeds: Feeds): Promise<Feeds> {
     let values = 0;
     for (const t of Object.values(feeds)) values += t.data.length;
-    if (this.moved || values > this.maxValues) return this.worker.run(feeds);
+    if (this.moved || values > this.maxValues) return this.inWorker(feeds);
     const t0 = performance.now();
     this.stats.threadRuns++;
     const res = await this.session.run(toOrtFeeds(this.ort, feeds));
@@ -267,7 +298,8 @@ class DirectBackend implements Backend {
 
   async close(): Promise<void> {
     if (!this.moved) await this.session.release().catch(() => undefined);
-    await this.worker.close();
+    const w = await this.worker?.catch(() => undefined);
+    await w?.close();
   }
 }
 
@@ -479,7 +511,9 @@ export class SessionHost extends EventEmitter {
         const ort = require('onnxruntime-node') as typeof Ort;
         const session = await ort.InferenceSession.create(ready.bytes, sessionOptions);
         const k = directRuns(model);
-        backend = new DirectBackend(ort, session, inWorker, o.direct === 'always' ? Infinity : probeValues(model.inputs, 64) * k, o.directMaxStallMs, this.stats);
+        const workerInit: WorkerInit = { path: init.path, options: sessionOptions, bytes: ready.bytes };
+        backend = new DirectBackend(ort, session, workerInit, o.direct === 'always' ? Infinity : probeValues(model.inputs, 64) * k, o.directMaxStallMs, this.stats);
+        void inWorker.close();
         model.mode = 'direct';
       } catch {
         /* stay in the worker */

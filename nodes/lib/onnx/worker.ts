@@ -12,7 +12,7 @@
 import { parentPort, workerData } from 'worker_threads';
 import type * as Ort from 'onnxruntime-node';
 import type { Feeds, TensorSpec, TypedData, WireTensor } from './io';
-import { readModelFileSync, type ModelFile } from './model-file';
+import { decodeModelFile, readModelFileSync, type ModelFile } from './model-file';
 import type { OnnxModelInfo } from './proto';
 
 export interface WorkerInit {
@@ -25,6 +25,8 @@ export interface WorkerInit {
   maxBytes?: number;
   /** Send the verified bytes back with `ready` when the file has at most this many (the direct path creates its session from them). */
   sendBytesMax?: number;
+  /** The bytes already read and verified (a direct model's worker, started when a run needs it): not read again. */
+  bytes?: Uint8Array;
 }
 
 /** Most values a probe feed may hold, all inputs together (4 MB of float32): a declared [1, 1e9] input is not probed. */
@@ -142,7 +144,7 @@ async function main(): Promise<void> {
   };
   let t1 = performance.now();
   try {
-    file = readModelFileSync(init.path, { maxBytes: init.maxBytes });
+    file = init.bytes ? decodeModelFile(Buffer.from(init.bytes.buffer, init.bytes.byteOffset, init.bytes.length), init.path) : readModelFileSync(init.path, { maxBytes: init.maxBytes });
   } catch (e) {
     fail((e as { code?: string }).code === 'modelCorrupt' ? 'corrupt' : 'read', { message: (e as { params: { reason: string } }).params.reason });
     return;
