@@ -28,7 +28,16 @@ export interface ModelMetadata {
   /** Class names of a classifier, in output order (a single-output binary classifier: [negative, positive]). */
   classes?: string[];
   /** Name and meaning of the main output: e.g. "fault probability", "anomaly score", "RUL (cycles)". */
-  output?: { name: string; description?: string; threshold?: number };
+  output?: {
+    name: string;
+    description?: string;
+    threshold?: number;
+    /**
+     * A regressor's training target range [min, max]: onnx infer clamps the main output to it and
+     * says so in `msg.inference.clamped` (outside it the model extrapolates: a RUL of -244 cycles).
+     */
+    range?: [number, number];
+  };
   /** Per-feature training reference, for drift detection (distribution shift). */
   reference?: { probabilities: number[]; features: Record<string, FeatureReference> };
   /** The training inputs' domain, for the out-of-domain check (lib/drift/domain.ts). */
