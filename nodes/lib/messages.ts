@@ -87,6 +87,12 @@ export interface PredictionMessage {
     shapes: Record<string, number[]>;
     /** On the first message a new model scored: the model before it (null when there was none). */
     switchedFrom?: ModelRef | null;
+    /**
+     * When a regressor's score fell outside its training target range (metadata output.range) and
+     * was clamped to it: the range and how many rows lay below and above it (the raw values stay
+     * in `outputs`). Outside its training range the model extrapolates.
+     */
+    clamped?: { range: [number, number]; below: number; above: number };
   };
   topic?: string;
 }

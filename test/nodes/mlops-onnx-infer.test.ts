@@ -190,6 +190,33 @@ describe('mlops-onnx-infer node (real onnxruntime sessions)', function () {
     }
   });
 
+  it('a regressor\'s score is clamped to its training target range (metadata output.range) and the prediction says so', async () => {
+    const rul = writeModel(dir, 'rul.onnx', sumModel(0, 24, { name: 'rul', output: { name: 'RUL (cycles)', range: [0, 125] } }));
+    const { got, n, errs } = await load({ modelPath: rul });
+    n.receive({ payload: [rowFor(-244), rowFor(50), rowFor(408), rowFor(125)], form: 'batch' });
+    n.receive({ payload: rowFor(60), form: 'inside' });
+    n.receive({ payload: rowFor(408), form: 'above' });
+    await waitFor('3 outputs', () => (got.length === 3 ? true : undefined));
+    expect(errs).to.have.length(0);
+    const [batch, inside, above] = got;
+    expect(batch.payload).to.deep.equal([0, 50, 125, 125]);
+    expect(batch.outputs.y).to.deep.equal([-244, 50, 408, 125]); // the raw values stay
+    expect(batch.inference.clamped).to.deep.equal({ range: [0, 125], below: 1, above: 1 });
+    expect(inside.payload).to.equal(60);
+    expect(inside.inference).to.not.have.property('clamped');
+    expect(above.payload).to.equal(125);
+    expect(above.inference.clamped).to.deep.equal({ range: [0, 125], below: 0, above: 1 });
+  });
+
+  it('the vector form is the raw output, not clamped', async () => {
+    const rul = writeModel(dir, 'rul.onnx', sumModel(0, 24, { name: 'rul', output: { name: 'RUL (cycles)', range: [0, 125] } }));
+    const { got, n } = await load({ modelPath: rul, output: 'vector' });
+    n.receive({ payload: rowFor(408) });
+    await waitFor('vector output', () => got[0]);
+    expect(got[0].payload).to.deep.equal([408]);
+    expect(got[0].inference).to.not.have.property('clamped');
+  });
+
   it('vector form: the first output per row', async () => {
     const { got, n } = await load({ modelPath: classifier, output: 'vector' });
     n.receive({ payload: X });

@@ -80,7 +80,7 @@ export function writeModel(dir: string, name: string, bytes: Uint8Array): string
  * y = sum(x) + offset for x of shape [batch, k]: outputs say exactly which model scored a row.
  * `padFloats` adds an unused initializer of that many floats (a bigger file to load).
  */
-export function sumModel(offset: number, k = 24, opts: { padFloats?: number; name?: string; version?: string } = {}): Uint8Array {
+export function sumModel(offset: number, k = 24, opts: { padFloats?: number; name?: string; version?: string; output?: ModelMetadata['output'] } = {}): Uint8Array {
   const initializers: OnnxTensor[] = [
     { name: 'w', dims: [k, 1], data: new Float32Array(k).fill(1) },
     { name: 'b', dims: [1], data: Float32Array.of(offset) },
@@ -102,7 +102,7 @@ export function sumModel(offset: number, k = 24, opts: { padFloats?: number; nam
       inputs: [{ name: 'x', elemType: 'float32', shape: ['batch', k] }],
       outputs: [{ name: 'y', elemType: 'float32', shape: ['batch', 1] }, ...(opts.padFloats ? [{ name: 'z', elemType: 'float32' as const, shape: ['batch', Math.max(1, Math.floor(opts.padFloats / k))] }] : [])],
     },
-    metadata: toMetadataProps({ name: opts.name ?? 'sum', version: opts.version ?? String(offset), kind: 'regressor', features: Array.from({ length: k }, (_, i) => `f${i}`) }),
+    metadata: toMetadataProps({ name: opts.name ?? 'sum', version: opts.version ?? String(offset), kind: 'regressor', features: Array.from({ length: k }, (_, i) => `f${i}`), output: opts.output }),
   });
 }
 

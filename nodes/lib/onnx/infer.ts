@@ -65,11 +65,36 @@ export function prediction(r: InferResult, config: InferConfig): Omit<Prediction
     shapes: outputShapes(r.outputs),
   };
   if (r.switchedFrom !== undefined) inference.switchedFrom = r.switchedFrom ? modelRef(r.switchedFrom) : null;
+  let payload = friendly(r.outputs, model.outputs.map((o) => o.name), config.form, { classes: md.classes, threshold: config.threshold ?? md.output?.threshold }, r.batched);
+  const range = config.form === 'score' ? targetRange(md.output?.range) : undefined;
+  if (range) {
+    const c = clampScores(payload, range);
+    payload = c.payload;
+    if (c.below + c.above > 0) inference.clamped = { range, below: c.below, above: c.above };
+  }
   return {
-    payload: friendly(r.outputs, model.outputs.map((o) => o.name), config.form, { classes: md.classes, threshold: config.threshold ?? md.output?.threshold }, r.batched),
+    payload,
     outputs: plainOutputs(r.outputs),
     inference,
   } satisfies Omit<PredictionMessage, 'topic'>;
+}
+
+/** A usable training target range [min, max] from metadata, else undefined. */
+export function targetRange(v: unknown): [number, number] | undefined {
+  return Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number' && Number.isFinite(x)) && v[0] <= v[1] ? [v[0], v[1]] : undefined;
+}
+
+/** A score (or one per row) clamped to [min, max], counting the values below and above. */
+export function clampScores(payload: unknown, [lo, hi]: [number, number]): { payload: unknown; below: number; above: number } {
+  let below = 0;
+  let above = 0;
+  const one = (v: unknown) => {
+    if (typeof v !== 'number' || Number.isNaN(v)) return v;
+    if (v < lo) return below++, lo;
+    if (v > hi) return above++, hi;
+    return v;
+  };
+  return { payload: Array.isArray(payload) ? payload.map(one) : one(payload), below, above };
 }
 
 /** The node's status: the model and its rate (rows/s) or latency; `t` gives the texts. */
