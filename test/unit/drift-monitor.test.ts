@@ -11,6 +11,7 @@ import {
 import { DriftController, featureRows, parseDriftConfig, parseParams, signalValues } from '../../nodes/lib/drift/controller';
 import { featureStats, Hysteresis, StreamMonitor, WINDOW_DEFAULTS, WindowMonitor, windowWarnings } from '../../nodes/lib/drift/monitor';
 import { ks2samp } from '../../nodes/lib/drift/ks';
+import { domainFromData } from '../../nodes/lib/drift/domain';
 import { binIndex, ksStatisticSketch, sketchCdf as cdfRight, sketchCdfLeft as cdfLeft } from '../../nodes/lib/drift/stats';
 import { gaussian, mulberry32 } from '../../nodes/lib/random';
 
@@ -103,6 +104,29 @@ describe('drift baseline', () => {
     expect(Array.from(mb.features[1].edges)).to.deep.equal(Array.from(m.features[1].edges));
     expect(baselineFromJson({ features: { a: { values: [1, 2, 3] } } }).features[0].count).to.equal(3);
     expect(baselineFromJson({ name: 'n', reference: m && referenceFromData(['x'], [[1], [2], [3]]) }).features[0].name).to.equal('x');
+  });
+
+  it('a model\'s training domain travels with its baseline through a file (baselineToJson) and a metadata object; a damaged one is left out', () => {
+    const x = rows(3, 200, 3);
+    const names = ['a', 'b', 'c'];
+    const md = { name: 'm', version: '1', kind: 'regressor' as const, features: names, reference: referenceFromData(names, x), domain: domainFromData(names, x) };
+    const fromModel = baselineFromModel(md)!;
+    expect(fromModel.domain).to.deep.equal(md.domain);
+    const json = JSON.parse(JSON.stringify(baselineToJson(fromModel)));
+    expect(baselineFromJson(json).domain).to.deep.equal(md.domain);
+    expect(baselineFromJson(JSON.parse(JSON.stringify(md))).domain).to.deep.equal(md.domain);
+    // a file baseline of samples has no domain; a damaged domain is not used
+    expect(baselineFromJson(baselineToJson(baselineFromSamples({ a: [1, 2, 3] })))).to.not.have.property('domain');
+    expect(baselineFromJson({ ...json, domain: { ...md.domain, mean: [1] } })).to.not.have.property('domain');
+    // a training reference from a file is tested as one (dependent vectors: auto -> effective count), with its domain
+    const mon = new WindowMonitor({ windowSize: 10 }, baselineFromJson(json), 0);
+    let r;
+    for (const v of rows(4, 10, 3)) r = mon.ingest(v, 1, 3, names, 0) ?? r;
+    expect(r!.shift!.dependence).to.equal('effective');
+    expect(r!.domain).to.not.equal(undefined);
+    const learned = new WindowMonitor({ windowSize: 10 }, baselineFromSamples({ a: x.map((v) => v[0]), b: x.map((v) => v[1]), c: x.map((v) => v[2]) }), 0);
+    for (const v of rows(4, 10, 3)) r = learned.ingest(v, 1, 3, names, 0) ?? r;
+    expect(r!.shift!.dependence).to.equal('independent');
   });
 
   it('rejects malformed baselines with what was expected', () => {

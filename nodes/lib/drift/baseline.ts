@@ -152,7 +152,11 @@ export function baselineFromJson(obj: unknown, source: BaselineSource = 'file', 
   if (!o || typeof o !== 'object' || Array.isArray(o)) {
     throw new BaselineError('notObject', { got: Array.isArray(o) ? 'an array' : typeof o }, `expected a baseline object { features: { name: values | { edges, ... } } }, got ${Array.isArray(o) ? 'an array' : typeof o}`);
   }
-  if (o.reference && typeof o.reference === 'object') return { ...baselineFromJson(o.reference, source, { name: o.name as string, version: o.version as string, ...origin }) };
+  if (o.reference && typeof o.reference === 'object') {
+    const b = baselineFromJson(o.reference, source, { name: o.name as string, version: o.version as string, ...origin });
+    if (domainCheck(o.domain)) b.domain = o.domain as DomainReference;
+    return b;
+  }
   const feats = o.features as Record<string, unknown> | undefined;
   if (!feats || typeof feats !== 'object' || Array.isArray(feats)) {
     throw new BaselineError('noFeatures', {}, 'expected a baseline object with "features": { name: values | { edges, ... } }');
@@ -164,10 +168,13 @@ export function baselineFromJson(obj: unknown, source: BaselineSource = 'file', 
     if (fo && Array.isArray(fo.edges)) return fromSketch(name, fo.edges, fo.probabilities ?? o.probabilities, fo.mean, fo.std, fo.count);
     throw new BaselineError('badFeature', { feature: name }, `expected feature "${name}" of the baseline to be an array of values, { values: [...] } or { edges: [...] }`);
   });
-  return make(source, features, origin);
+  const b = make(source, features, origin);
+  // a domain written by baselineToJson (checked when valid)
+  if (domainCheck(o.domain)) b.domain = o.domain as DomainReference;
+  return b;
 }
 
-/** A baseline as JSON that `baselineFromJson` reads back: samples where it has them, else the sketch. */
+/** A baseline as JSON that `baselineFromJson` reads back: samples where it has them, else the sketch; a model's domain with it. */
 export function baselineToJson(b: Baseline): Record<string, unknown> {
   // own keys whatever the names (a feature named "__proto__" must not become a prototype)
   const features = Object.fromEntries(
@@ -176,7 +183,7 @@ export function baselineToJson(b: Baseline): Record<string, unknown> {
       f.sample ? { values: Array.from(f.sample) } : { edges: Array.from(f.edges), probabilities: Array.from(f.probabilities), mean: f.mean, std: f.std, count: f.count },
     ]),
   );
-  return { source: b.source, origin: b.origin, createdAt: new Date(b.createdAt).toISOString(), features };
+  return { source: b.source, origin: b.origin, createdAt: new Date(b.createdAt).toISOString(), features, ...(b.domain ? { domain: b.domain } : {}) };
 }
 
 /** Collects the first `size` feature vectors into a learned baseline. */

@@ -131,8 +131,8 @@ export interface WindowMonitorConfig {
   /**
    * KS on dependent vectors: 'effective' tests with the effective sample size n (1 - r) / (1 + r)
    * from the stream's measured lag-1 autocorrelation r; 'independent' with n; 'auto' (default):
-   * effective against a model's reference (a fleet-wide training distribution), independent
-   * against a learned or file sample (the same machine's own stream).
+   * effective against a training reference (a model's quantile sketch, also when it comes from a
+   * file), independent against samples (learned from, or saved of, the same machine's own stream).
    */
   dependence?: 'auto' | 'effective' | 'independent';
   /** Out of domain: the false-alarm rate per vector on training-like data (default 0.001). */
@@ -536,7 +536,7 @@ export class WindowMonitor {
     this.sinceEval = 0;
     const min = Math.max(2, Math.ceil(c.windowSize / 2));
     const tested: number[] = [];
-    const effective = c.dependence === 'effective' || ((c.dependence ?? 'auto') === 'auto' && this.baseline!.source === 'model');
+    const effective = c.dependence === 'effective' || ((c.dependence ?? 'auto') === 'auto' && this.baseline!.features.every((f) => !f.sample));
     const stats: (FeatureStats | undefined)[] = this.states.map((s, j) => {
       if (s.n < min) return undefined; // mostly missing values: not tested
       tested.push(j);
