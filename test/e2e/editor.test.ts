@@ -13,6 +13,10 @@ import * as path from 'path';
 import type { Browser, Page } from 'playwright-core';
 import { CHROMIUM, launchChromium, watchErrors } from '../support/browser';
 import { tmpDir } from '../support/red';
+import { mlpModel } from '../support/onnx-models';
+import { referenceFromData } from '../../nodes/lib/model/export';
+import { domainFromData } from '../../nodes/lib/drift/domain';
+import { gaussian } from '../../nodes/lib/random';
 import { distRoot, freePort, root, runtimes, startRedProcess, type RedProcess } from '../support/red-process';
 import { CONFIG_FORM, NODE_FORM, cancelAll, closeDialog, dragFromPalette, hoverMessage, nodeState, openNode, enter, visibleRows } from './support/editor';
 
@@ -34,6 +38,14 @@ const DEMO = { read: '7e9a1c3e5a7c9e03', window: '1a3c5e7a9c1e3a04', infer: '5f7
 const TAB = 'e2e0000000000001';
 const LEARNED = 'e2e0000000000002';
 const STREAM = 'e2e0000000000003';
+const DOMAIN = 'e2e0000000000004';
+/** A model whose metadata carries a training reference and domain of three features around 0, 10 and 20. */
+function domainModel(): Uint8Array {
+  const g = gaussian(5);
+  const names = ['f0', 'f1', 'f2'];
+  const x = Array.from({ length: 500 }, () => [g(), 10 + g(), 20 + g()]);
+  return mlpModel({ sizes: [3, 4, 1], metadata: { name: 'domain-e2e', version: '1', features: names, reference: referenceFromData(names, x), domain: domainFromData(names, x) } });
+}
 function testFlows(): unknown[] {
   const demo = JSON.parse(fs.readFileSync(path.join(root, 'flows', 'predictive-maintenance', 'flows.json'), 'utf8')) as unknown[];
   // a reference of 20 vectors around 640, then a window of 10 around 5000
@@ -48,11 +60,18 @@ function testFlows(): unknown[] {
     let seed = 3; const r = () => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5);
     for (let i = 0; i < 700; i++) node.send({ payload: (i < 500 ? 10 : 30) + r() });
     return null;`;
+  // ten vectors in the model's domain but for f1, far below its training range
+  const outside = `
+    let seed = 11; const r = () => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5);
+    for (let i = 0; i < 10; i++) node.send({ payload: [r(), -40 + r(), 20 + r()], features: { names: ['f0', 'f1', 'f2'] } });
+    return null;`;
   const drift = { type: 'mlops-drift-detect', z: TAB, baselineFile: '', modelPath: '', method: 'ks', alpha: 0.05, correction: 'bonferroni', psiThreshold: 0.2, wassersteinThreshold: 0.2, jsThreshold: 0.2, warnShare: 0.25, driftShare: 0.5, confirm: 1, clear: 5, features: '', detectorParams: '', everyWindow: true, wires: [[], []] };
   return [
     ...demo,
     { id: TAB, type: 'tab', label: 'editor e2e', disabled: false },
-    { id: 'e2e0000000000010', type: 'inject', z: TAB, name: 'start', props: [], repeat: '', once: true, onceDelay: 0.5, topic: '', x: 100, y: 60, wires: [['e2e0000000000011', 'e2e0000000000012']] },
+    { id: 'e2e0000000000010', type: 'inject', z: TAB, name: 'start', props: [], repeat: '', once: true, onceDelay: 1, topic: '', x: 100, y: 60, wires: [['e2e0000000000011', 'e2e0000000000012', 'e2e0000000000013']] },
+    { id: 'e2e0000000000013', type: 'function', z: TAB, name: 'outside', func: outside, outputs: 1, x: 260, y: 220, wires: [[DOMAIN]] },
+    { ...drift, id: DOMAIN, name: 'out of domain', mode: 'window', baselineSource: 'model', modelPath: 'domain-e2e.onnx', learnSize: 20, windowSize: 10, evaluateEvery: 1, detector: 'adwin', signal: '', x: 460, y: 220 },
     { id: 'e2e0000000000011', type: 'function', z: TAB, name: 'vectors', func: vectors, outputs: 1, x: 260, y: 60, wires: [[LEARNED]] },
     { id: 'e2e0000000000012', type: 'function', z: TAB, name: 'signal', func: signal, outputs: 1, x: 260, y: 140, wires: [[STREAM]] },
     { ...drift, id: LEARNED, name: 'moved far', mode: 'window', baselineSource: 'learn', learnSize: 20, windowSize: 10, evaluateEvery: 1, detector: 'adwin', signal: '', x: 460, y: 60 },
@@ -103,6 +122,7 @@ for (const rt of runtimes()) {
       dir = tmpDir('editor');
       // the demo's settings and models, beside this test's flows
       fs.symlinkSync(path.join(root, 'flows', 'predictive-maintenance', 'models'), path.join(dir, 'models'), 'dir');
+      fs.writeFileSync(path.join(dir, 'domain-e2e.onnx'), domainModel());
       red = await startRedProcess(dir, testFlows(), {
         runtime: rt,
         baseSettings: path.join(root, 'flows', 'predictive-maintenance', 'settings.js'),
@@ -285,6 +305,24 @@ for (const rt of runtimes()) {
       expect(Math.max(...bars.filter((b) => !b.current && b.h > 0).map((b) => b.x)), 'the reference at its start').to.be.below(0.2 * W);
       expect(await page.locator('#mlops-drift-report .mlops-drift-outside').innerText()).to.match(/^\d+(\.\d+)? × /);
       expect(await page.locator('#mlops-drift-report .mlops-drift-current-range').innerText()).to.match(/ 49\d\d(\.\d)? … 50\d\d(\.\d)?$/);
+      await closeDialog(page, 'cancel');
+      noPageErrors();
+    });
+
+    it('drift detect: the report says which question fired against a model\'s reference (out of domain, which feature, which side)', async () => {
+      await openNode(page, DOMAIN, '#node-input-mode');
+      await page.waitForSelector('#mlops-drift-report .mlops-drift-domain', { timeout: 15000 });
+      const R = catalog('drift-detect').report;
+      const domain = page.locator('#mlops-drift-report .mlops-drift-domain');
+      const shift = page.locator('#mlops-drift-report .mlops-drift-shift');
+      const D = catalog('drift-detect');
+      const pattern = (text: string, vars: Record<string, string | number>) => fill(text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), vars);
+      // what a person reads: all ten vectors out, f1 below its range, the line marked as the question that fired
+      expect(await domain.innerText()).to.match(new RegExp(`^⚑ ${pattern(R.domain, { flagged: 10, checked: 10, share: 100, threshold: '[\\d.]+', max: '[\\d.e+]+' })}: f1 ${D.direction.below} \\(10\\)$`));
+      expect(await domain.evaluate((e) => getComputedStyle(e).fontWeight)).to.equal('700');
+      expect(await shift.innerText()).to.match(new RegExp(`^(⚑ )?${pattern(R.shift, { drifted: '\\d', tested: 3, dependence: D.dependence.effective })}$`));
+      expect(await page.locator('#mlops-drift-report .mlops-drift-state').innerText()).to.equal(D.state.drift);
+      if (process.env.MLOPS_KEEP_E2E) await page.locator('#mlops-drift-report').screenshot({ path: path.join(dir, 'drift-out-of-domain.png') });
       await closeDialog(page, 'cancel');
       noPageErrors();
     });
