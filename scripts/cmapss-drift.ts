@@ -1,17 +1,21 @@
 /**
  * Data drift on real run-to-failure data: NASA C-MAPSS FD001 (turbofan engines), the drift
- * monitor of `drift detect` (nodes/lib/drift/monitor.ts) against how far each engine is from failure.
+ * monitor of `drift detect` (nodes/lib/drift/monitor.ts) against how far each engine is from failure;
+ * another subset or your own run-to-failure data in the same 26-column format by argument.
  *
  *   npx tsx scripts/cmapss-drift.ts [--method ks,psi,...] [--window 30] [--baseline-cycles 30]
  *        [--baseline-stride 3] [--split 50] [--every 1] [--confirm 2] [--clear 5] [--alpha 0.05]
  *        [--correction bonferroni|bh|none] [--healthy 125] [--own-cycles 30]
- *        [--experiments heldOut,test,heldOutOwn,testOwn] [--data dir] [--json]
+ *        [--experiments heldOut,test,heldOutOwn,testOwn] [--json]
+ *        [--data dir] [--subset FD001] [--train file --test file --rul file] [--sensors s2,s3,...|auto] [--like model.onnx]
  *
- * Reads train_FD001.txt, test_FD001.txt and RUL_FD001.txt from ../shared/data/cmapss at run time
- * (scripts/cmapss.ts: --data or CMAPSS_DIR to change it).
+ * Reads train_FD001.txt, test_FD001.txt and RUL_FD001.txt from ../shared/data/cmapss at run time,
+ * or the files given, as scripts/cmapss.ts does (--data or CMAPSS_DIR, --subset, --train --test
+ * --rul), with the same sensors: by default the FD001 model's 14, or a model's (--like), or
+ * those given (--sensors; auto: the ones varying in the training data).
  *
  * Design (fixed before looking at any test-engine result):
- *  - features: the 14 informative sensors of scripts/cmapss.ts, raw, one vector per cycle
+ *  - features: the 14 sensors of scripts/cmapss.ts (FD001's informative ones), raw, one vector per cycle
  *    ("s2" ... "s21"); no smoothing, no per-engine normalisation (the node gets raw vectors);
  *  - baseline: a sample baseline (baselineFromSamples) of every 3rd of the first 30 cycles (cycles
  *    1, 4, ..., 28) of every baseline engine: 10 values per engine and sensor, 500 for 50 engines,
@@ -44,7 +48,7 @@
  *     held-out: baseline from training engines 1-50 (`--split`), evaluated on training engines
  *       51-100, which run to failure: the RUL at detection is exact (last cycle - detection cycle);
  *     test: baseline from all 100 training engines, evaluated on the 100 test engines, whose
- *       trajectories stop before failure; the RUL of a cycle is RUL_FD001's value for the last
+ *       trajectories stop before failure; the RUL of a cycle is the RUL file's value for the last
  *       cycle + (last cycle - cycle). An engine never declared is counted with its final RUL
  *       (many test engines stop far from failure, where no detection is the right answer);
  *  - detection: the first cycle whose state (after hysteresis) is drift (and the first at warn or
@@ -65,19 +69,16 @@
  *    manufacturing offsets) is part of these rates, as it is in service.
  */
 import { mulberry32 as rng } from '../nodes/lib/random';
-import * as fs from 'fs';
-import * as path from 'path';
 import { type Baseline, baselineFromSamples } from '../nodes/lib/drift/baseline';
 import { type Correction, Hysteresis, WINDOW_DEFAULTS, WindowMonitor, type WindowMonitorConfig } from '../nodes/lib/drift/monitor';
 import { binCounts, jensenShannon, normalisedWasserstein, psi, wasserstein1Sorted } from '../nodes/lib/drift/stats';
 import type { DriftLevel, DriftReport } from '../nodes/lib/messages';
-import { DEFAULT_DATA_DIR, dataAvailable, type Engine, informativeSensors, readEngines } from './cmapss';
+import { arg, chooseSensors, cmapssFiles, type DataDescription, dataArgs, type DataOptions, describeData, type Engine, missingDataMessage, readEngines, readRul, type SensorOptions } from './cmapss';
 
 export const METHODS = ['ks', 'psi', 'wasserstein', 'js', 'psi-cal', 'wasserstein-cal', 'js-cal', 'sigma3', 'mean3'] as const;
 export type DriftMethodId = (typeof METHODS)[number];
 
-export interface CmapssDriftOptions {
-  dataDir?: string;
+export interface CmapssDriftOptions extends DataOptions, SensorOptions {
   /** Methods to report (default: all of METHODS). */
   methods?: DriftMethodId[];
   /** Window of the monitor, cycles (default 30). */
@@ -185,7 +186,21 @@ export interface Experiment {
 }
 
 export interface CmapssDriftResult {
-  config: { window: number; baselineCycles: number; baselineStride: number; ownCycles: number; split: number; healthyRul: number; monitor: WindowMonitorConfig; sensors: string[] };
+  config: {
+    window: number;
+    baselineCycles: number;
+    baselineStride: number;
+    ownCycles: number;
+    split: number;
+    healthyRul: number;
+    monitor: WindowMonitorConfig;
+    sensors: string[];
+    /** Why these sensors (scripts/cmapss.ts chooseSensors), and the warnings about them. */
+    sensorChoice: string;
+    sensorWarnings: string[];
+    /** The data: name, source, files with their sha256, engines and rows. */
+    data: DataDescription;
+  };
   /** Thresholds of the "-cal" variants, per experiment (from its fleet baseline). */
   calibrated: Partial<Record<ExperimentName, { psi: number; wasserstein: number; js: number }>>;
   heldOut?: Experiment;
@@ -380,12 +395,12 @@ function summarise(t: Tracker, engines: EngineOutcome[], ranges: Array<[number, 
 }
 
 /** The baseline of the first `cycles` cycles (every `stride`-th) of the given engines. */
-export function earlyLifeBaseline(engines: Engine[], cols: number[], names: string[], cycles: number, stride: number): Baseline {
+export function earlyLifeBaseline(engines: Engine[], cols: number[], names: string[], cycles: number, stride: number, source = 'C-MAPSS FD001'): Baseline {
   const columns: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, [] as number[]]));
   for (const e of engines) {
     for (let i = 0; i < Math.min(cycles, e.rows.length); i += stride) cols.forEach((c, j) => columns[names[j]].push(e.rows[i][c]));
   }
-  return baselineFromSamples(columns, 'learned', { name: 'C-MAPSS FD001 early life' });
+  return baselineFromSamples(columns, 'learned', { name: `${source} early life` });
 }
 
 /** The trackers (per-method decision rules) for a baseline. */
@@ -451,7 +466,6 @@ export function makeTrackers(ids: readonly DriftMethodId[], c: WindowMonitorConf
 
 export function runCmapssDrift(opts: CmapssDriftOptions = {}): CmapssDriftResult {
   const t0 = Date.now();
-  const dir = opts.dataDir ?? DEFAULT_DATA_DIR;
   const log = opts.log ?? (() => undefined);
   const window = opts.window ?? 30;
   const baselineCycles = opts.baselineCycles ?? 30;
@@ -475,14 +489,20 @@ export function runCmapssDrift(opts: CmapssDriftOptions = {}): CmapssDriftResult
     driftShare: opts.driftShare ?? WINDOW_DEFAULTS.driftShare,
   };
 
-  const train = readEngines(path.join(dir, 'train_FD001.txt'));
-  const cols = informativeSensors(train);
-  // columns 0-4 are unit, cycle and the three settings: column c is sensor s(c - 4)
-  const names = cols.map((c) => `s${c - 4}`);
+  const files = cmapssFiles(opts);
+  const train = readEngines(files.train);
+  const test = readEngines(files.test);
+  const rul = readRul(files.rul, test.length);
+  const data = describeData(files, train, test, rul);
+  const choice = chooseSensors(train, opts);
+  const cols = choice.cols;
+  const names = choice.sensors;
+  log(`data: ${data.source}; sensors (${cols.length}): ${names.join(' ')}; ${choice.reason}`);
+  for (const w of choice.warnings) log(`warning: ${w}`);
   if (!(Number.isInteger(split) && split >= 1 && split < train.length)) throw new Error(`expected split an integer in 1..${train.length - 1}, got ${split}`);
   const needCal = ids.some((id) => id.endsWith('-cal'));
   const result: CmapssDriftResult = {
-    config: { window, baselineCycles, baselineStride, ownCycles, split, healthyRul, monitor, sensors: names },
+    config: { window, baselineCycles, baselineStride, ownCycles, split, healthyRul, monitor, sensors: names, sensorChoice: choice.reason, sensorWarnings: choice.warnings, data },
     calibrated: {},
     ms: 0,
   };
@@ -492,13 +512,13 @@ export function runCmapssDrift(opts: CmapssDriftOptions = {}): CmapssDriftResult
     const t1 = Date.now();
     const own = name.endsWith('Own');
     // the fleet baseline (also gives the "-cal" thresholds of the own-baseline experiment)
-    const fleet = earlyLifeBaseline(baseEngines, cols, names, baselineCycles, baselineStride);
+    const fleet = earlyLifeBaseline(baseEngines, cols, names, baselineCycles, baselineStride, data.source);
     const cal = needCal ? calibrateThresholds(fleet, window, opts.calibrationDraws ?? 500) : undefined;
     result.calibrated[name] = cal;
     const fleetTrackers = makeTrackers(ids, monitor, fleet, cal, cols);
     const setup = own
       ? (e: Engine) => {
-          const b = earlyLifeBaseline([e], cols, names, ownCycles, 1);
+          const b = earlyLifeBaseline([e], cols, names, ownCycles, 1, data.source);
           return { baseline: b, trackers: makeTrackers(ids, monitor, b, cal, cols), start: Math.min(ownCycles, e.rows.length) };
         }
       : () => ({ baseline: fleet, trackers: fleetTrackers, start: 0 });
@@ -519,13 +539,8 @@ export function runCmapssDrift(opts: CmapssDriftOptions = {}): CmapssDriftResult
   for (const name of ['heldOut', 'heldOutOwn'] as const) {
     if (experiments.includes(name)) result[name] = run(name, train.slice(0, split), held, held.map(() => 0), [[0, Infinity]]);
   }
-  if (experiments.includes('test') || experiments.includes('testOwn')) {
-    const test = readEngines(path.join(dir, 'test_FD001.txt'));
-    const rul = fs.readFileSync(path.join(dir, 'RUL_FD001.txt'), 'utf8').split(/\s+/).filter(Boolean).map(Number);
-    if (rul.length !== test.length) throw new Error(`RUL_FD001.txt has ${rul.length} values for ${test.length} test engines`);
-    for (const name of ['test', 'testOwn'] as const) {
-      if (experiments.includes(name)) result[name] = run(name, train, test, rul, [[0, 50], [50, 100], [100, 126], [126, Infinity]]);
-    }
+  for (const name of ['test', 'testOwn'] as const) {
+    if (experiments.includes(name)) result[name] = run(name, train, test, rul, [[0, 50], [50, 100], [100, 126], [126, Infinity]]);
   }
   result.ms = Date.now() - t0;
   return result;
@@ -566,20 +581,16 @@ export function formatExperiment(e: Experiment, healthyRul: number): string[] {
   return lines;
 }
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
-
 function main(): void {
-  const dataDir = path.resolve(arg('data') ?? DEFAULT_DATA_DIR);
-  if (!dataAvailable(dataDir)) {
-    console.error(`[cmapss-drift] C-MAPSS FD001 not found in ${dataDir} (train_FD001.txt, test_FD001.txt, RUL_FD001.txt); see ../shared/data/README.md`);
+  const data = dataArgs();
+  const missing = missingDataMessage(cmapssFiles(data));
+  if (missing) {
+    console.error(`[cmapss-drift] ${missing}`);
     process.exit(2);
   }
   const n = (name: string) => (arg(name) !== undefined ? Number(arg(name)) : undefined);
   const r = runCmapssDrift({
-    dataDir,
+    ...data,
     methods: arg('method') ? (arg('method')!.split(',').map((s) => s.trim()) as DriftMethodId[]) : undefined,
     window: n('window'),
     baselineCycles: n('baseline-cycles'),
@@ -610,7 +621,8 @@ if (require.main === module) {
   try {
     main();
   } catch (err) {
-    console.error(`[cmapss-drift] failed: ${(err as Error).stack ?? String(err)}`);
+    // what was expected is in the message; the stack only helps with a bug
+    console.error(`[cmapss-drift] failed: ${process.env.CMAPSS_DEBUG ? (err as Error).stack : (err as Error).message}`);
     process.exit(1);
   }
 }

@@ -1,9 +1,8 @@
 import { expect } from 'chai';
-import * as path from 'path';
 import { DriftController, parseDriftConfig } from '../../nodes/lib/drift/controller';
 import { WINDOW_DEFAULTS, WindowMonitor, type DataMethod } from '../../nodes/lib/drift/monitor';
 import type { DriftLevel } from '../../nodes/lib/messages';
-import { DEFAULT_DATA_DIR, dataAvailable, type Engine, informativeSensors, readEngines } from '../../scripts/cmapss';
+import { cmapssFiles, COLUMNS, DEFAULT_DATA_DIR, DEFAULT_SENSORS, dataAvailable, type Engine, readEngines, sha256File } from '../../scripts/cmapss';
 import { type CmapssDriftResult, type DriftMethodId, earlyLifeBaseline, type Experiment, formatExperiment, makeTrackers, type MethodSummary, runCmapssDrift, runEngines } from '../../scripts/cmapss-drift';
 
 /**
@@ -117,15 +116,25 @@ describe('C-MAPSS FD001 drift detection (real data)', function () {
     });
   });
 
+  it('reads FD001 by default, says so, and streams the FD001 model\'s 14 sensors', () => {
+    expect(r.config.sensors).to.deep.equal(DEFAULT_SENSORS);
+    expect(r.config.sensorWarnings).to.deep.equal([]);
+    expect(r.config.data.subset).to.equal('FD001');
+    expect(r.config.data.source).to.equal('NASA C-MAPSS FD001');
+    expect(r.config.data.files[0].sha256).to.equal(sha256File(cmapssFiles().train));
+    expect(r.heldOut!.evaluated + r.config.split).to.equal(r.config.data.files[0].engines);
+    expect(r.test!.evaluated).to.equal(r.config.data.files[1].engines);
+  });
+
   describe('the script decides every method as the monitor would', () => {
     let train: Engine[];
     let cols: number[];
     let names: string[];
     before(function () {
       if (!r) this.skip();
-      train = readEngines(path.join(DEFAULT_DATA_DIR, 'train_FD001.txt'));
-      cols = informativeSensors(train);
-      names = cols.map((c) => `s${c - 4}`);
+      train = readEngines(cmapssFiles().train);
+      names = r.config.sensors;
+      cols = names.map((s) => COLUMNS.indexOf(s));
     });
 
     it('psi / wasserstein / js from the ks monitor\'s report give the states of a monitor with that method', () => {
