@@ -54,8 +54,10 @@ async function main(): Promise<void> {
     timeScale,
     tickMs: 20,
     // The bearing fault starts after 10 simulated minutes and is fully developed 40 minutes later;
-    // the operating condition changes after 30 simulated minutes.
-    model: { faultOnsetS: 600, faultGrowthS: 2400, conditionChangeAtS: 1800 },
+    // the model (trained on condition A only) detects it at about 31 minutes; the operating condition
+    // changes from A to B after 45 simulated minutes, outside the model's training domain.
+    // DEMO_MACHINE in train-demo-model.ts (the model's held-out check) must match (test/integration/drift-demo.test.ts).
+    model: { faultOnsetS: 600, faultGrowthS: 2400, conditionChangeAtS: 2700 },
   });
   console.log(`[demo] machine simulator on ${sim.endpointUrl} (${timeScale}x real time)`);
   prepareUserDir(serverPki);

@@ -1,53 +1,76 @@
 /**
- * The demo flow's drift node on the demo's own timeline, without OPC UA: the simulator's samples
- * through the flow's feature window into the flow's drift node configuration (both read from
- * flows/predictive-maintenance/flows.json). Drift must come from the change of operating
- * condition: declared after it, and never on the same run without the change.
+ * The demo flow on the demo's own timeline, without OPC UA: the simulator's samples through the
+ * flow's feature window into the flow's drift node (both read from
+ * flows/predictive-maintenance/flows.json; its baseline read from the flow's model file, as the
+ * node reads it) and into the committed model (a real onnxruntime session). The demo's story:
+ * the bearing fault is detected while the machine runs in condition A, the model's training
+ * domain; the switch to condition B is then declared drift because the model is fed inputs
+ * outside its domain (fired 'domain'); the same run without the switch never reaches drift.
  */
 import { expect } from 'chai';
 import * as fs from 'fs';
+import * as ort from 'onnxruntime-node';
 import * as path from 'path';
-import { DriftController, parseDriftConfig, type RawDriftConfig } from '../../nodes/lib/drift/controller';
-import { FeatureWindow, parseConfig } from '../../nodes/lib/window/feature-window';
-import { MachineModel } from '../../scripts/simulator/machine';
-import { demoFeatureConfig } from '../../scripts/train-demo-model';
+import { DriftController, loadConfiguredBaseline, parseDriftConfig, type RawDriftConfig } from '../../nodes/lib/drift/controller';
+import { DEFAULT_OUT as DEMO_MODEL, DEMO_MACHINE, firstDetection, simulateWindows } from '../../scripts/train-demo-model';
 
-const flow = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'flows', 'predictive-maintenance', 'flows.json'), 'utf8')) as Array<Record<string, unknown>>;
+const project = path.join(__dirname, '..', '..', 'flows', 'predictive-maintenance');
+const flow = JSON.parse(fs.readFileSync(path.join(project, 'flows.json'), 'utf8')) as Array<Record<string, unknown>>;
 const driftNode = flow.find((n) => n.type === 'mlops-drift-detect') as RawDriftConfig;
+const CHANGE_S = DEMO_MACHINE.conditionChangeAtS!;
 
-/** State changes [simulated s, state] of the flow's drift node on the demo machine, at a time scale. */
-function run(conditionChangeAtS: number, timeScale: number, durationS = 3600): Array<[number, string]> {
-  const tick = 0.02 * timeScale; // the demo's 20 ms ticks
-  const fw = new FeatureWindow(parseConfig(demoFeatureConfig()));
-  const m = new MachineModel({ seed: 42, faultOnsetS: 600, faultGrowthS: 2400, conditionChangeAtS });
+/** The demo machine's windows at a time scale (the demo's 20 ms ticks), with or without the switch to B. */
+const demoWindows = (timeScale: number, conditionChangeAtS: number, durationS = 4200) =>
+  simulateWindows({ name: 'demo', machine: { ...DEMO_MACHINE, conditionChangeAtS }, durationS, tickS: 0.02 * timeScale });
+
+/** State changes of the flow's drift node: [simulated s, state, fired]. */
+async function driftChanges(timeScale: number, conditionChangeAtS: number): Promise<Array<[number, string, string]>> {
   const c = new DriftController(parseDriftConfig(driftNode));
-  const changes: Array<[number, string]> = [];
-  for (let n = 1; n * tick <= durationS; n++) {
-    const t = n * tick;
-    const s = m.sampleAt(t);
-    const ts = t * 1000;
-    const payload = { vibration: s.vibration, temperature: s.bearingTemperature, current: s.motorCurrent, speed: s.speed };
-    for (const out of fw.ingest(payload, { timestamps: { vibration: ts, temperature: ts, current: ts, speed: ts }, now: ts })) {
-      const o = c.ingest(out.payload, { names: out.names }, ts);
-      for (const ch of o.changes) changes.push([Math.round(t), ch.state]);
-    }
+  await loadConfiguredBaseline(c, (p) => path.join(project, p));
+  const { names, windows } = demoWindows(timeScale, conditionChangeAtS);
+  const changes: Array<[number, string, string]> = [];
+  for (const w of windows) {
+    for (const ch of c.ingest(w.features, { names }, w.endS * 1000).changes) changes.push([Math.round(w.endS), ch.state, (ch.fired ?? []).join('+')]);
   }
   return changes;
 }
 
-describe('the demo flow\'s drift node on the demo timeline (simulator -> feature window -> drift detect)', function () {
+describe('the demo flow on the demo timeline (simulator -> feature window -> onnx model, drift detect against the model)', function () {
   this.timeout(120000);
 
+  it('npm start runs the simulator with the timeline the model was checked on (DEMO_MACHINE)', () => {
+    const demo = fs.readFileSync(path.join(__dirname, '..', '..', 'scripts', 'demo.ts'), 'utf8');
+    const { faultOnsetS, faultGrowthS, conditionChangeAtS } = DEMO_MACHINE;
+    expect(demo).to.include(`model: { faultOnsetS: ${faultOnsetS}, faultGrowthS: ${faultGrowthS}, conditionChangeAtS: ${conditionChangeAtS} }`);
+  });
+
   for (const scale of [30, 60]) {
-    it(`at ${scale}x: drift is declared after the operating condition changes (1800 s), within 10 minutes`, () => {
-      const changes = run(1800, scale);
-      const drift = changes.find(([, s]) => s === 'drift');
-      expect(drift, JSON.stringify(changes)).to.not.equal(undefined);
-      expect(drift![0]).to.be.within(1800, 2400);
+    it(`at ${scale}x: the committed model detects the bearing fault in condition A, before the switch to B (${CHANGE_S} s)`, async () => {
+      const { windows } = demoWindows(scale, CHANGE_S, CHANGE_S);
+      const session = await ort.InferenceSession.create(DEMO_MODEL);
+      try {
+        const out = await session.run({ features: new ort.Tensor('float32', Float32Array.from(windows.flatMap((w) => w.features)), [windows.length, 40]) });
+        const p = out.probability.data as Float32Array;
+        const d = firstDetection(windows, p);
+        expect(d.atS).to.be.within(DEMO_MACHINE.faultOnsetS!, CHANGE_S - 300);
+        expect(windows.filter((w, i) => w.label === 0 && p[i] >= 0.5), 'false alarms on healthy windows').to.deep.equal([]);
+      } finally {
+        await session.release();
+      }
     });
 
-    it(`at ${scale}x: the same run without the condition change never reaches drift`, () => {
-      const changes = run(Infinity, scale);
+    it(`at ${scale}x: drift is declared after the switch to condition B, within 10 minutes, because the inputs left the model's domain`, async () => {
+      const changes = await driftChanges(scale, CHANGE_S);
+      const drift = changes.find(([, s]) => s === 'drift');
+      expect(drift, JSON.stringify(changes)).to.not.equal(undefined);
+      expect(drift![0], JSON.stringify(changes)).to.be.within(CHANGE_S, CHANGE_S + 600);
+      expect(drift![2].split('+'), JSON.stringify(changes)).to.include('domain');
+      // nothing about the domain before the switch, while the fault develops in condition A
+      expect(changes.filter(([t, s, f]) => t <= CHANGE_S && s !== 'ok' && f.includes('domain')), JSON.stringify(changes)).to.deep.equal([]);
+    });
+
+    it(`at ${scale}x: the same run without the switch (condition A to 4200 s, the fault fully developed) never reaches drift`, async () => {
+      const changes = await driftChanges(scale, Infinity);
       expect(changes.filter(([, s]) => s === 'drift'), JSON.stringify(changes)).to.deep.equal([]);
     });
   }

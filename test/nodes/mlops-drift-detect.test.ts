@@ -18,6 +18,7 @@ import { referenceFromData } from '../../nodes/lib/model/export';
 import { fromMetadataProps, type ModelMetadata } from '../../nodes/lib/model-metadata';
 import { decodeModelInfo } from '../../nodes/lib/onnx/proto';
 import { mulberry32 } from '../../nodes/lib/random';
+import { simulateWindows } from '../../scripts/train-demo-model';
 import driftNode = require('../../nodes/mlops-drift-detect');
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const catchNode = require('@node-red/nodes/core/common/25-catch.js');
@@ -336,7 +337,17 @@ describe('mlops-drift-detect node', function () {
       await ctx.settled();
       expect(ctx.errs).to.deep.equal([]);
       expect(logged(ctx.n, 'baseline from bearing-fault 1.0.0 (40 features)')).to.equal(1);
-      const rows = referenceRows(md.reference!, names, 150, 21);
+      // windows of the machine the model was trained on (condition A, seeds it never saw), healthy and
+      // faulty as in its training, in random order: in its domain and its training mix (vectors drawn
+      // feature by feature from the reference would be out of domain: they break the features' correlations)
+      const sim = (machine: { seed: number; faultOnsetS?: number; faultGrowthS?: number }, label: number) =>
+        simulateWindows({ name: 'condition A', machine, durationS: 4800 }).windows.filter((w) => w.label === label).slice(0, 75).map((w) => w.features);
+      const rand = mulberry32(21);
+      const rows = [...sim({ seed: 41 }, 0), ...sim({ seed: 43, faultOnsetS: 600, faultGrowthS: 2400 }, 1)]
+        .map((r) => [rand(), r] as const)
+        .sort((a, b) => a[0] - b[0])
+        .map(([, r]) => r);
+      expect(rows).to.have.length(150);
       // vectors without names, in the model's feature order
       for (const r of rows) ctx.send({ payload: r });
       await ctx.settled();
@@ -344,6 +355,7 @@ describe('mlops-drift-detect node', function () {
       expect(ctx.reports()).to.have.length(evaluationsAfter(150, 50, 25)); // 5
       expect(ctx.out2).to.have.length(0);
       expect(ctx.reports()[0].drift.features).to.have.length(40);
+      expect(ctx.reports()[0].drift.domain).to.include({ checked: 50, flagged: 0 }); // the model's domain, read from the file too
       expect(ctx.reports()[0].drift.baseline).to.include({ source: 'model', name: 'bearing-fault', version: '1.0.0', path: BEARING, features: 40 });
       // a packed batch of shifted vectors (Float64Array + msg.features.shape), with names: one test per message
       const shifted = referenceRows(md.reference!, names, 50, 22, 4);
