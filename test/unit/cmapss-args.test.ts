@@ -145,8 +145,12 @@ describe('scripts/cmapss.ts on other run-to-failure data (synthetic 26-column fi
       expect(md.features).to.deep.equal(featureNames(DEFAULT_SENSORS.map((s) => COLUMNS.indexOf(s)), 10));
       expect(md.features).to.have.length(56);
       expect(lines.join('\n')).to.match(/warning: s2 has one value/);
-      // the constant sensor did not break training
+      // the constant sensor did not break training, and a change in it cannot move the prediction
       for (const p of r.predictions) expect(Number.isFinite(p)).to.equal(true);
+      expect(md.provenance!.constantInputs).to.deep.equal(['s2.mean', 's2.slope', 's2.std', 's2.last5']);
+      expect(lines.join('\n')).to.match(/warning: 4 inputs are constant in the training windows \(s2.mean, s2.slope, s2.std, s2.last5\): their weights are set to 0/);
+      const shifted = r.predictions.length && r.model.predict(r.testX.map((row) => row.map((v, j) => (md.features![j].startsWith('s2.') ? v + 0.5 : v))));
+      expect(Array.from(shifted as Float32Array)).to.deep.equal(Array.from(r.predictions));
       expect(md.name).to.equal('pump-train-rul');
       expect(md.provenance!.source).to.match(/pump-train\.txt/);
       const f = md.provenance!.files as Array<{ role: string; file: string; sha256: string; engines?: number; rows: number }>;
