@@ -62,12 +62,21 @@ for (const rt of runtimes()) {
       expect(out()).to.not.match(/\[error\]/);
     });
 
-    it('prints the drift state: warn as the bearing fault shows, drift when the operating condition changes', async () => {
-      const line = await waitFor('a printed drift', () => out().match(/drift (ok|warn) -> drift @\S+: (\d+) of (\d+) features drifted \(ks, min p=[\d.e+-]+\)/) ?? undefined, 90000, 200);
-      expect(Number(line[3])).to.equal(6); // the operating point: speed and current levels
-      expect(Number(line[2])).to.be.at.least(3); // the flow's drift share: half of them
+    it('prints the drift state against the model\'s own reference: drift [domain] when the operating condition leaves the model\'s training domain', async () => {
+      // the condition changes at 2700 simulated s (45 s at the test's 60x), drift [domain] a few windows later
+      const line = await waitFor('a printed drift', () => out().match(/drift (ok|warn) -> drift @\S+ \[([a-z+]+)\]: (\d+) of (\d+) windows out of the model's domain: (\S+) (above|below)/) ?? undefined, 90000, 200);
+      expect(line[2].split('+')).to.include('domain'); // which question fired
+      expect(Number(line[4])).to.equal(10); // the flow's window of 10 feature vectors
+      expect(Number(line[3])).to.be.within(5, 10); // the flow's drift share: half of them
+      expect(line[5]).to.match(/^(speed|current|temperature|vibration)\./); // the feature that stood out most, and its side
+      // no drift before it, and no earlier out-of-domain episode while the fault develops in condition A:
+      // at most the warn that led to this drift
+      const before = out().slice(0, line.index).match(/\[function:print drift\] drift .*$/gm) ?? [];
+      expect(before.filter((l) => /-> drift/.test(l)), before.join('\n')).to.deep.equal([]);
+      expect(before.filter((l) => /\[[a-z+]*domain/.test(l) && !/ok -> warn/.test(l)), before.join('\n')).to.deep.equal([]);
+      expect(before.filter((l) => /\[[a-z+]*domain/.test(l)).length, before.join('\n')).to.be.at.most(1);
       // the drift node logs each change itself too, translated
-      expect(out()).to.match(/\[mlops-drift-detect:operating point drift\] drift state (ok|warn) → drift/);
+      expect(out()).to.match(/\[mlops-drift-detect:model input drift\] drift state (ok|warn) → drift/);
       expect(out()).to.not.match(/\[error\]/);
     });
 
@@ -151,7 +160,7 @@ for (const rt of runtimes()) {
           await page.waitForSelector('#mlops-drift-report .mlops-drift-table', { timeout: 15000 });
           expect(await page.locator('label[for="node-input-method"]').innerText()).to.include(texts.test);
           expect(await page.locator('#node-input-method').inputValue()).to.equal('ks');
-          expect(await page.locator('#mlops-drift-report .mlops-drift-row').count()).to.equal(6);
+          expect(await page.locator('#mlops-drift-report .mlops-drift-row').count()).to.equal(40); // every input of the model
           expect(await page.locator('#mlops-drift-report svg.mlops-drift-chart rect.mlops-drift-current').count()).to.equal(10);
           expect(await page.locator('#mlops-drift-report .mlops-drift-state').innerText()).to.match(texts.state);
           // another feature's distribution on a click
