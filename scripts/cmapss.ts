@@ -576,10 +576,10 @@ export async function runCmapssSeeds(opts: CmapssOptions, seeds: number[]): Prom
   const log = opts.log ?? (() => undefined);
   const runs: CmapssResult[] = [];
   for (const seed of seeds) {
-    // the data and sensor lines once, then one line per seed
+    // the data and sensor lines once, then one line per seed (the caller prints a single seed's)
     const r = await runCmapss({ ...opts, seed, log: runs.length === 0 ? log : () => undefined });
     runs.push(r);
-    log(`seed ${seed}: RMSE ${r.rmse.toFixed(2)} cycles (${r.rmseCapped.toFixed(2)} against the capped truth), PHM08 score ${r.score.toFixed(1)}, trained in ${(r.model.trainingMs / 1000).toFixed(1)} s`);
+    if (seeds.length > 1) log(`seed ${seed}: RMSE ${r.rmse.toFixed(2)} cycles (${r.rmseCapped.toFixed(2)} against the capped truth), PHM08 score ${r.score.toFixed(1)}, trained in ${(r.model.trainingMs / 1000).toFixed(1)} s`);
   }
   const res: CmapssSeedsResult = {
     seeds,
