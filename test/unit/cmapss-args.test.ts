@@ -7,7 +7,7 @@ import { gaussian } from '../../nodes/lib/random';
 import { fromMetadataProps } from '../../nodes/lib/model-metadata';
 import { decodeModelInfo } from '../../nodes/lib/onnx/proto';
 import {
-  chooseSensors, cmapssFiles, COLUMNS, dataArgs, DEFAULT_SENSORS, featureNames, informativeSensors, parseFeatureNames, readEngines, readRul, runCmapss, spread, type CmapssOptions,
+  chooseSensors, cmapssFiles, COLUMNS, dataArgs, DEFAULT_SENSORS, featureNames, informativeSensors, parseFeatureNames, readEngines, readRul, runCmapss, runCmapssSeeds, spread, type CmapssOptions,
 } from '../../scripts/cmapss';
 import { runCmapssDrift } from '../../scripts/cmapss-drift';
 
@@ -192,6 +192,18 @@ describe('scripts/cmapss.ts on other run-to-failure data (synthetic 26-column fi
       const auto = runCmapssDrift({ ...files, sensors: 'auto', split: 6, methods: ['ks'], experiments: ['heldOutOwn'], window: 10, ownCycles: 10 });
       expect(auto.config.sensors).to.have.length(20).and.include('s1');
     });
+  });
+
+  it('--seeds trains once per seed; the first seed\'s model carries the spread in its metrics', async () => {
+    const lines: string[] = [];
+    const s = await runCmapssSeeds({ ...tiny, ...files, log: (l) => lines.push(l) }, [3, 4]);
+    expect(s.runs.map((r) => r.metadata.provenance!.trainer)).to.satisfy((t: Array<{ seed: number }>) => t[0].seed === 3 && t[1].seed === 4);
+    expect(s.runs[0].rmse).to.not.equal(s.runs[1].rmse);
+    expect(s.rmse).to.deep.equal(spread(s.runs.map((r) => r.rmse)));
+    expect(s.score.max).to.equal(Math.max(...s.runs.map((r) => r.score)));
+    expect(lines.filter((l) => /^seed \d: RMSE/.test(l))).to.have.length(2);
+    const m = fromMetadataProps(decodeModelInfo(s.runs[0].bytes).metadata)!.metrics!;
+    expect(m).to.include({ seeds: '3,4', rmseSeedsMean: Math.round(s.rmse.mean * 100) / 100, rmseSeedsSd: Math.round(s.rmse.sd * 100) / 100 });
   });
 
   it('spread: mean, sample sd, min and max', () => {
