@@ -477,7 +477,7 @@ export async function runCmapss(opts: CmapssOptions = {}): Promise<CmapssResult>
 
   const model = await trainMlp({ x, y, task: 'regression', hidden, epochs, batchSize, learningRate, l2, seed });
   log(`trained in ${(model.trainingMs / 1000).toFixed(1)} s (${model.backend}), final training loss ${model.history.loss[epochs - 1].toFixed(4)} (standardised)`);
-  const constant = ignoreConstantInputs(model, x);
+  const constant = model.constantInputs;
   if (constant.length) log(`warning: ${constant.length} inputs are constant in the training windows (${constant.map((j) => names[j]).slice(0, 8).join(', ')}${constant.length > 8 ? ' ...' : ''}): their weights are set to 0, so a change in them cannot move the prediction (out of domain says it)`);
 
   const testX = test.map((e) => featuresAt(e, e.rows.length - 1, cols, window, mode));
@@ -528,23 +528,6 @@ export async function runCmapss(opts: CmapssOptions = {}): Promise<CmapssResult>
   };
   const bytes = toOnnx(model, metadata);
   return { model, metadata, bytes, rmse: testRmse, rmseCapped: testRmseCapped, score, trainRows: x.length, testX, testY, predictions, data, sensors: choice };
-}
-
-/**
- * The inputs whose training values are all the same: the trainer standardises them with its std
- * floor (z = 0 in training, so their first-layer weights never learn), and a tiny change at
- * inference would be divided by that floor. Their first-layer weights are set to 0 (which changes
- * no training prediction), so the model ignores them. Returns their indices.
- */
-export function ignoreConstantInputs(model: TrainedModel, x: number[][]): number[] {
-  const first = model.layers[0];
-  const constant: number[] = [];
-  for (let j = 0; j < model.inputSize; j++) {
-    const v = x[0][j];
-    if (x.every((row) => row[j] === v)) constant.push(j);
-  }
-  for (const j of constant) first.w.fill(0, j * first.units, (j + 1) * first.units);
-  return constant;
 }
 
 /** Mean, sample standard deviation (0 for one value), min and max. */

@@ -213,6 +213,18 @@ describe('model trainer and ONNX export', function () {
     expect(Array.from(ae2.predict(x))).to.deep.equal(Array.from(ae1.predict(x)));
   });
 
+  it('an input constant in training cannot move an MLP\'s output (its first-layer weights are 0); an autoencoder still sees it', async () => {
+    const xc = x.map((r) => [...r, 7]); // a seventh input, always 7
+    const yr = x.map((r) => r[0] + 2 * r[1]);
+    const m = await trainMlp({ x: xc, y: yr, task: 'regression', hidden: [8], epochs: 3, seed: 2 });
+    expect(m.constantInputs).to.deep.equal([6]);
+    const moved = xc.map((r) => [...r.slice(0, 6), 7.5]);
+    expect(Array.from(m.predict(moved))).to.deep.equal(Array.from(m.predict(xc)));
+    const ae = await trainAutoencoder({ x: xc, hidden: [4], epochs: 2, seed: 2 });
+    expect(ae.constantInputs).to.deep.equal([6]);
+    expect(ae.predict(moved)[0]).to.be.above(ae.predict(xc)[0] * 100);
+  });
+
   it('rejects bad input with a clear error', async () => {
     let err: Error | undefined;
     try {

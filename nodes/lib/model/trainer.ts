@@ -60,6 +60,12 @@ export interface TrainedModel {
   trainingMs: number;
   /** backend used for training ('cpu' or 'tensorflow') */
   backend: string;
+  /**
+   * Inputs with a single value in the training rows (indices): an MLP's first-layer weights of
+   * them are 0, so a change in them cannot move its output (out of domain says it); an
+   * autoencoder keeps them, as a change in them is what it should flag.
+   */
+  constantInputs: number[];
   predict(rows: Rows): Float32Array;
 }
 
@@ -356,6 +362,7 @@ function makeModel(
   history: TrainHistory,
   trainingMs: number,
   backend: string,
+  constantInputs: number[],
 ): TrainedModel {
   const d = mean.length;
   return {
@@ -368,6 +375,7 @@ function makeModel(
     history,
     trainingMs,
     backend,
+    constantInputs,
     predict(rows: Rows): Float32Array {
       if (rows.length === 0) return new Float32Array(0);
       const { data, n } = packRows(rows, d);
@@ -432,6 +440,12 @@ export async function trainMlp(opts: MlpOptions): Promise<TrainedModel> {
   const acts: Activation[] = [...hidden.map(() => act), opts.task === 'binary' ? 'sigmoid' : 'linear'];
   const init = initLayers(sizes, acts, rnd);
   const { layers, history } = fit(z, n, d, t, 1, init, opts.task === 'binary' ? 'bce' : 'mse', opts, rnd);
+  // A constant input is standardised with the std floor (z = 0 in training, so its weights never
+  // learn) and a tiny change at inference would be divided by that floor (a RUL of -653789 cycles
+  // from +0.5 on such a sensor): its first-layer weights are set to 0, which changes no training prediction.
+  const constant = constantColumns(data, n, d);
+  const first = layers[0];
+  for (const j of constant) first.w.fill(0, j * first.units, (j + 1) * first.units);
 
   if (opts.task === 'regression') {
     // Fold the target scaling into the linear output layer: y = (h W + b) * s + m.
@@ -451,7 +465,19 @@ export async function trainMlp(opts: MlpOptions): Promise<TrainedModel> {
     history,
     Date.now() - started,
     backend,
+    constant,
   );
+}
+
+/** The columns of packed rows with a single value. */
+function constantColumns(data: Float32Array, n: number, d: number): number[] {
+  const out: number[] = [];
+  for (let j = 0; j < d; j++) {
+    let i = 1;
+    while (i < n && data[i * d + j] === data[j]) i++;
+    if (i >= n) out.push(j);
+  }
+  return out;
 }
 
 /**
@@ -473,5 +499,5 @@ export async function trainAutoencoder(opts: AutoencoderOptions): Promise<Traine
   const acts: Activation[] = [...hidden.map(() => act), 'linear'];
   const init = initLayers(sizes, acts, rnd);
   const { layers, history } = fit(z, n, d, z, d, init, 'mse', opts, rnd);
-  return makeModel('autoencoder', 'autoencoder', mean, std, layers, history, Date.now() - started, backend);
+  return makeModel('autoencoder', 'autoencoder', mean, std, layers, history, Date.now() - started, backend, constantColumns(data, n, d));
 }
