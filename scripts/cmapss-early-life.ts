@@ -5,10 +5,12 @@
  * baseline of `drift detect` on engines it never saw, streamed window by window as a gateway would.
  *
  *   npx tsx scripts/cmapss-early-life.ts [--seeds 1,2,3,4,5] [--early 60] [--train-engines 50]
- *        [--epochs 100] [--every 10] [--data dir] [--out dir] [--json]
+ *        [--epochs 100] [--every 10] [--out dir] [--json]
+ *        [--data dir --subset FD001 | --train f --test f --rul f] [--sensors list|auto | --like model.onnx]
  *
- * Reads train_FD001.txt, test_FD001.txt and RUL_FD001.txt from ../shared/data/cmapss at run time
- * (scripts/cmapss.ts: --data or CMAPSS_DIR to change it); nothing is copied.
+ * Reads train_FD001.txt, test_FD001.txt and RUL_FD001.txt from ../shared/data/cmapss at run time,
+ * or the data and sensors given as scripts/cmapss.ts takes them (the model is named and described
+ * from its data); nothing is copied.
  *
  * Design (fixed before the first held-out figure was seen):
  *  - features: those of the RUL model (scripts/cmapss.ts), the 14 informative sensors summarised
@@ -59,14 +61,17 @@ import { referenceFromData, toOnnx } from '../nodes/lib/model/export';
 import { trainAutoencoder, type TrainedModel } from '../nodes/lib/model/trainer';
 import { decodeModelFile } from '../nodes/lib/onnx/model-file';
 import { mulberry32 } from '../nodes/lib/random';
-import { DEFAULT_DATA_DIR, dataAvailable, type Engine, featureNames, featuresAt, informativeSensors, readEngines, RUL_CAP } from './cmapss';
+import {
+  arg, chooseSensors, cmapssFiles, dataArgs, describeData, featureNames, featuresAt, missingDataMessage, readEngines, readRul, RUL_CAP,
+  type DataDescription, type DataOptions, type Engine, type SensorOptions,
+} from './cmapss';
 
 export const WINDOW = 30;
 /** Today's learned-baseline figure (README, scripts/cmapss-drift.ts heldOutOwn): median cycles before failure at drift. */
 export const LEARNED_BASELINE_LEAD = 68;
 
-export interface EarlyLifeOptions {
-  dataDir?: string;
+/** The data (--data/--subset or --train/--test/--rul) and input sensors (--sensors, --like) as scripts/cmapss.ts takes them. */
+export interface EarlyLifeOptions extends DataOptions, SensorOptions {
   seeds?: number[];
   /** Early life: windows ending within the first this many cycles (default 60). */
   earlyCycles?: number;
@@ -78,7 +83,7 @@ export interface EarlyLifeOptions {
   evaluateEvery?: number;
   healthyRul?: number;
   /** Also stream the 100 test engines (default true). */
-  test?: boolean;
+  streamTest?: boolean;
   /** The test engines also against a model on all 100 training engines (default true). */
   allEngines?: boolean;
   /** Write each seed's model here (default: not written). */
@@ -208,7 +213,7 @@ export function earlyLifeWindows(engines: Engine[], cols: number[], earlyCycles:
 export async function trainEarlyLifeModel(
   engines: Engine[],
   cols: number[],
-  o: { earlyCycles: number; epochs: number; hidden: number[]; seed: number },
+  o: { earlyCycles: number; epochs: number; hidden: number[]; seed: number; data: DataDescription },
 ): Promise<{ model: TrainedModel; metadata: ModelMetadata; bytes: Uint8Array; rows: number }> {
   const names = featureNames(cols, WINDOW);
   const x = earlyLifeWindows(engines, cols, o.earlyCycles);
@@ -217,7 +222,7 @@ export async function trainEarlyLifeModel(
   const scores = Array.from(model.predict(x)).sort((a, b) => a - b);
   const threshold = scores[Math.min(scores.length - 1, Math.ceil(0.999 * scores.length) - 1)];
   const metadata: ModelMetadata = {
-    name: 'cmapss-fd001-early-life',
+    name: o.data.name.replace(/-rul$/, '') + '-early-life',
     version: '1.0.0',
     kind: 'autoencoder',
     features: names,
@@ -229,8 +234,9 @@ export async function trainEarlyLifeModel(
     trainedAt: new Date().toISOString(),
     trainingMs: model.trainingMs,
     provenance: {
-      source: 'NASA C-MAPSS FD001',
-      files: ['train_FD001.txt'],
+      source: o.data.source,
+      reference: o.data.reference,
+      files: o.data.files.filter((f) => f.role === 'train'),
       units: engines.map((e) => e.unit),
       earlyLife: `windows ending within the first ${o.earlyCycles} cycles of each engine`,
       rows: x.length,
@@ -334,7 +340,7 @@ export function streamEngines(
 
 export async function runEarlyLife(opts: EarlyLifeOptions = {}): Promise<EarlyLifeResult> {
   const t0 = Date.now();
-  const dir = opts.dataDir ?? DEFAULT_DATA_DIR;
+  const files = cmapssFiles(opts);
   const log = opts.log ?? (() => undefined);
   const seeds = opts.seeds ?? [1, 2, 3, 4, 5];
   const earlyCycles = opts.earlyCycles ?? 60;
@@ -344,21 +350,21 @@ export async function runEarlyLife(opts: EarlyLifeOptions = {}): Promise<EarlyLi
   const healthyRul = opts.healthyRul ?? RUL_CAP;
   const monitor: WindowMonitorConfig = { ...WINDOW_DEFAULTS, windowSize: WINDOW, evaluateEvery: opts.evaluateEvery ?? WINDOW_DEFAULTS.evaluateEvery };
 
-  const all = readEngines(path.join(dir, 'train_FD001.txt'));
+  const all = readEngines(files.train);
   if (!(Number.isInteger(nTrain) && nTrain >= 2 && nTrain < all.length)) throw new Error(`expected --train-engines an integer in 2..${all.length - 1}, got ${nTrain}`);
   if (!(Number.isInteger(earlyCycles) && earlyCycles >= WINDOW + 1)) throw new Error(`expected --early an integer of at least ${WINDOW + 1}, got ${earlyCycles}`);
-  const cols = informativeSensors(all);
-  let test: Engine[] = [];
-  let testRul: number[] = [];
-  if (opts.test !== false) {
-    test = readEngines(path.join(dir, 'test_FD001.txt'));
-    testRul = fs.readFileSync(path.join(dir, 'RUL_FD001.txt'), 'utf8').split(/\s+/).filter(Boolean).map(Number);
-    if (testRul.length !== test.length) throw new Error(`RUL_FD001.txt has ${testRul.length} values for ${test.length} test engines`);
-  }
+  const choice = chooseSensors(all, opts);
+  for (const w of choice.warnings) log(`warning: ${w}`);
+  const cols = choice.cols;
+  const allTest = readEngines(files.test);
+  const allRul = readRul(files.rul, allTest.length);
+  const data = describeData(files, all, allTest, allRul);
+  const test = opts.streamTest === false ? [] : allTest;
+  const testRul = opts.streamTest === false ? [] : allRul;
   const result: EarlyLifeResult = { config: { earlyCycles, trainEngines: nTrain, epochs, hidden, monitor, healthyRul, sensors: cols }, seeds: [], ms: 0 };
   const bands: Array<[number, number]> = [[0, 50], [50, 100], [100, 126], [126, Infinity]];
   const train = async (engines: Engine[], seed: number, file: string) => {
-    const m = await trainEarlyLifeModel(engines, cols, { earlyCycles, epochs, hidden, seed });
+    const m = await trainEarlyLifeModel(engines, cols, { earlyCycles, epochs, hidden, seed, data });
     log(`${file}: autoencoder on ${m.rows} early-life windows of ${engines.length} engines, trained in ${(m.model.trainingMs / 1000).toFixed(1)} s (loss ${m.model.history.loss[epochs - 1].toFixed(4)}), ONNX ${m.bytes.length} bytes`);
     if (opts.outDir) {
       fs.mkdirSync(opts.outDir, { recursive: true });
@@ -445,20 +451,16 @@ export function formatResult(r: EarlyLifeResult): string[] {
   return lines;
 }
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
-
 async function main(): Promise<void> {
-  const dataDir = path.resolve(arg('data') ?? DEFAULT_DATA_DIR);
-  if (!dataAvailable(dataDir)) {
-    console.error(`[cmapss-early-life] C-MAPSS FD001 not found in ${dataDir} (train_FD001.txt, test_FD001.txt, RUL_FD001.txt); see ../shared/data/README.md`);
+  const data = dataArgs();
+  const missing = missingDataMessage(cmapssFiles(data));
+  if (missing) {
+    console.error(`[cmapss-early-life] ${missing}`);
     process.exit(2);
   }
   const n = (name: string) => (arg(name) !== undefined ? Number(arg(name)) : undefined);
   const r = await runEarlyLife({
-    dataDir,
+    ...data,
     seeds: arg('seeds') ? arg('seeds')!.split(',').map(Number) : undefined,
     earlyCycles: n('early'),
     trainEngines: n('train-engines'),

@@ -54,6 +54,12 @@ describe('C-MAPSS FD001: an autoencoder on early life, its own metadata as the b
       expect(md.kind).to.equal('autoencoder');
       expect(md.features).to.deep.equal(names);
       expect((md.provenance as { units: number[] }).units).to.deep.equal(s.trainUnits);
+      // named and described from its data, as scripts/cmapss.ts does
+      expect(md.name).to.equal('cmapss-fd001-early-life');
+      expect(md.provenance!.source).to.equal('NASA C-MAPSS FD001');
+      const files = md.provenance!.files as Array<{ role: string; file: string; sha256: string }>;
+      expect(files.map((f) => [f.role, f.file])).to.deep.equal([['train', 'train_FD001.txt']]);
+      expect(files[0].sha256).to.match(/^[0-9a-f]{64}$/);
       for (const f of names) expect(md.reference!.features[f].count).to.equal(s.trainRows);
       expect(md.domain!.features).to.deep.equal(names);
       // the baseline the monitors used is the model file's own metadata
