@@ -10,6 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { certificateInfo, clientCertificateFile, ensureClientCertificate, listCertificates, normaliseFingerprint, pkiFolders, trustRejected } from '../../nodes/lib/opcua/pki';
 import { trustReply } from '../../nodes/lib/opcua/admin';
+import { disposeCertificateManager, openCertificateManager } from '../../nodes/lib/opcua/connection';
 import { tmpDir } from '../support/red';
 
 describe('opcua lib: PKI folder', function () {
@@ -39,6 +40,20 @@ describe('opcua lib: PKI folder', function () {
     const b = await ensureClientCertificate(root);
     expect(b.sha256).to.equal(a.sha256);
     expect(fs.statSync(file).mtimeMs).to.equal(mtime);
+  });
+
+  // node-opcua-pki replaces fs.watch while a manager starts its folder watchers (until they are
+  // ready or it is disposed) and then puts back what it found: two managers starting at once left
+  // the first one's replacement in place for good, which kept every later fs.watch handle of the
+  // process, with the managers they belonged to (about 20 KB per redeploy, redeploy.test.ts).
+  it('opens certificate managers one at a time: fs.watch is node\'s own again once each is open, also when opened at once', async () => {
+    const watch = fs.watch;
+    const first = await openCertificateManager(root);
+    expect(fs.watch === watch, 'fs.watch once a manager is open').to.equal(true);
+    const more = await Promise.all([openCertificateManager(root), openCertificateManager(other), openCertificateManager(root)]);
+    expect(fs.watch === watch, 'fs.watch once three more are open').to.equal(true);
+    for (const cm of [first, ...more]) await disposeCertificateManager(cm);
+    expect(fs.watch === watch, 'fs.watch after disposing them, first opened first').to.equal(true);
   });
 
   it('reads PEM and DER alike and says when a certificate is not valid at a time', () => {

@@ -141,12 +141,34 @@ function failure(state: ConnectionState, err: Error, pki: { trusted: string; rej
   return { state, detail: reason.message, reason };
 }
 
-/** A certificate manager on a PKI folder (own/, trusted/, rejected/, issuers/), created when missing. */
-export async function openCertificateManager(pkiFolder: string, trustOnFirstUse = false): Promise<OPCUACertificateManager> {
-  fs.mkdirSync(pkiFolder, { recursive: true });
-  const cm = new OPCUACertificateManager({ rootFolder: pkiFolder, automaticallyAcceptUnknownCertificate: trustOnFirstUse });
-  await cm.initialize();
-  return cm;
+/** Longest wait for a new certificate manager's folder watchers to be ready. */
+const WATCHERS_READY_MS = 10000;
+let opening: Promise<unknown> = Promise.resolve();
+
+/**
+ * A certificate manager on a PKI folder (own/, trusted/, rejected/, issuers/), created when missing.
+ *
+ * Managers open one at a time, each once its folder watchers are ready. node-opcua-pki (6.x)
+ * replaces fs.watch while a manager starts its watchers (from initialize() until all five are
+ * ready, or dispose()) to collect their handles into an array, then puts back the fs.watch it
+ * found. Two managers starting at once (a redeploy while the previous endpoint's manager still
+ * started, the editor's PKI or Test connection routes) nest wrongly: the second one saves the
+ * first one's replacement and, finishing last, puts it back for good. From then on every fs.watch
+ * of the process, the watchers of every later manager with their listeners and the manager they
+ * belong to, went into the first manager's array and was never freed: about 20 KB of heap per
+ * redeploy, for the rest of the process (test/integration/redeploy.test.ts).
+ */
+export function openCertificateManager(pkiFolder: string, trustOnFirstUse = false): Promise<OPCUACertificateManager> {
+  const open = opening.then(async () => {
+    fs.mkdirSync(pkiFolder, { recursive: true });
+    const watch = fs.watch;
+    const cm = new OPCUACertificateManager({ rootFolder: pkiFolder, automaticallyAcceptUnknownCertificate: trustOnFirstUse });
+    await cm.initialize();
+    for (const t0 = Date.now(); fs.watch !== watch && Date.now() - t0 < WATCHERS_READY_MS; ) await new Promise((r) => setTimeout(r, 5));
+    return cm;
+  });
+  opening = open.catch(() => undefined);
+  return open;
 }
 
 /**
@@ -209,6 +231,8 @@ export class OpcuaConnection extends EventEmitter {
   private retryTimer?: NodeJS.Timeout;
   private attempt = 0;
   private certificateManager?: OPCUACertificateManager;
+  /** A certificate manager being opened (they open one at a time): close() waits for it. */
+  private openingManager?: Promise<OPCUACertificateManager>;
   private closing?: Promise<void>;
 
   constructor(options: EndpointOptions) {
@@ -260,9 +284,20 @@ export class OpcuaConnection extends EventEmitter {
     this.emit('state', info);
   }
 
-  private async getCertificateManager(): Promise<OPCUACertificateManager> {
-    this.certificateManager ??= await openCertificateManager(this.options.pkiFolder, this.options.trustOnFirstUse);
-    return this.certificateManager;
+  private getCertificateManager(): Promise<OPCUACertificateManager> {
+    if (this.certificateManager) return Promise.resolve(this.certificateManager);
+    this.openingManager ??= openCertificateManager(this.options.pkiFolder, this.options.trustOnFirstUse).then(
+      (cm) => {
+        this.openingManager = undefined;
+        this.certificateManager = cm;
+        return cm;
+      },
+      (e: unknown) => {
+        this.openingManager = undefined;
+        throw e;
+      },
+    );
+    return this.openingManager;
   }
 
   /**
@@ -423,7 +458,9 @@ export class OpcuaConnection extends EventEmitter {
       if (session) await withTimeout(session.close(true), 2000).catch(() => undefined);
       await this.dropClient(client);
       // node-opcua-pki keeps every certificate manager in a static registry (with its file
-      // watchers) until it is disposed: one leaked per redeploy otherwise
+      // watchers) until it is disposed: one leaked per redeploy otherwise; one still opening
+      // (after another endpoint's) is disposed here too, else by connect() once it is open
+      if (this.openingManager) await withTimeout(this.openingManager.catch(() => undefined), 2000);
       const cm = this.certificateManager;
       this.certificateManager = undefined;
       await withTimeout(disposeCertificateManager(cm), 2000).catch(() => undefined);
