@@ -143,6 +143,8 @@ function failure(state: ConnectionState, err: Error, pki: { trusted: string; rej
 
 /** Longest wait for a new certificate manager's folder watchers to be ready. */
 const WATCHERS_READY_MS = 10000;
+/** Longest wait for the manager opening before (a PKI folder on a hung mount must not hold every endpoint). */
+const OPEN_BEFORE_MS = 30000;
 let opening: Promise<unknown> = Promise.resolve();
 
 /**
@@ -167,7 +169,7 @@ export function openCertificateManager(pkiFolder: string, trustOnFirstUse = fals
     for (const t0 = Date.now(); fs.watch !== watch && Date.now() - t0 < WATCHERS_READY_MS; ) await new Promise((r) => setTimeout(r, 5));
     return cm;
   });
-  opening = open.catch(() => undefined);
+  opening = withTimeout(open.catch(() => undefined), OPEN_BEFORE_MS);
   return open;
 }
 
