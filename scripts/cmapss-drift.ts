@@ -213,7 +213,7 @@ export interface CmapssDriftResult {
 const RANK: Record<DriftLevel, number> = { ok: 0, warn: 1, drift: 2 };
 
 /** R type 7 quantile of a sorted array. */
-function quantile(sorted: number[], p: number): number {
+export function quantile(sorted: number[], p: number): number {
   const h = (sorted.length - 1) * p;
   const lo = Math.floor(h);
   const hi = Math.min(sorted.length - 1, lo + 1);

@@ -65,6 +65,7 @@ import {
   arg, chooseSensors, cmapssFiles, dataArgs, describeData, featureNames, featuresAt, missingDataMessage, readEngines, readRul, RUL_CAP,
   type DataDescription, type DataOptions, type Engine, type SensorOptions,
 } from './cmapss';
+import { quantile, quartiles, type Quartiles } from './cmapss-drift';
 
 export const WINDOW = 30;
 /** Today's learned-baseline figure (README, scripts/cmapss-drift.ts heldOutOwn): median cycles before failure at drift. */
@@ -89,14 +90,6 @@ export interface EarlyLifeOptions extends DataOptions, SensorOptions {
   /** Write each seed's model here (default: not written). */
   outDir?: string;
   log?: (s: string) => void;
-}
-
-export interface Summary {
-  min: number;
-  q1: number;
-  median: number;
-  q3: number;
-  max: number;
 }
 
 export interface EngineRun {
@@ -125,9 +118,9 @@ export interface StreamFigures {
   flaggedWarn: number;
   aeFlagged: number;
   /** RUL at the first flag of each flagged engine. */
-  lead?: Summary;
-  leadWarn?: Summary;
-  aeLead?: Summary;
+  lead?: Quartiles;
+  leadWarn?: Quartiles;
+  aeLead?: Quartiles;
   healthyEvals: number;
   healthyFlagged: number;
   healthyFlaggedWarn: number;
@@ -174,20 +167,6 @@ export interface EarlyLifeResult {
   /** The test engines against a model on the early life of all 100 training engines. */
   allEngines?: AllEnginesResult;
   ms: number;
-}
-
-/** R type 7 quantile of a sorted array. */
-function quantile(sorted: number[], p: number): number {
-  const h = (sorted.length - 1) * p;
-  const lo = Math.floor(h);
-  const hi = Math.min(sorted.length - 1, lo + 1);
-  return sorted[lo] + (h - lo) * (sorted[hi] - sorted[lo]);
-}
-
-export function summary(values: number[]): Summary | undefined {
-  if (values.length === 0) return undefined;
-  const s = [...values].sort((a, b) => a - b);
-  return { min: s[0], q1: quantile(s, 0.25), median: quantile(s, 0.5), q3: quantile(s, 0.75), max: s[s.length - 1] };
 }
 
 /** The 100 units shuffled with the seed: the first `n` train, the rest are held out. */
@@ -318,9 +297,9 @@ export function streamEngines(
     flagged: leads((r) => r.drift).length,
     flaggedWarn: leads((r) => r.warn).length,
     aeFlagged: leads((r) => r.aeDrift).length,
-    lead: summary(leads((r) => r.drift)),
-    leadWarn: summary(leads((r) => r.warn)),
-    aeLead: summary(leads((r) => r.aeDrift)),
+    lead: quartiles(leads((r) => r.drift)),
+    leadWarn: quartiles(leads((r) => r.warn)),
+    aeLead: quartiles(leads((r) => r.aeDrift)),
     healthyEvals: sum((r) => r.healthyEvals),
     healthyFlagged: sum((r) => r.healthyDrift),
     healthyFlaggedWarn: sum((r) => r.healthyWarn),
@@ -396,11 +375,11 @@ export async function runEarlyLife(opts: EarlyLifeOptions = {}): Promise<EarlyLi
 // report
 
 const pct = (n: number, d: number) => (d > 0 ? `${((100 * n) / d).toFixed(1)} %` : '-');
-const med = (s?: Summary) => (s ? `${s.median.toFixed(0)} [${s.q1.toFixed(0)}-${s.q3.toFixed(0)}]` : '-');
+const med = (s?: Quartiles) => (s ? `${s.median.toFixed(0)} [${s.q1.toFixed(0)}-${s.q3.toFixed(0)}]` : '-');
 
 /** Mean, median and min-max of a figure over the seeds. */
 export function spread(values: number[]): { mean: number; median: number; min: number; max: number } {
-  const s = summary(values)!;
+  const s = quartiles(values)!;
   return { mean: values.reduce((a, b) => a + b, 0) / values.length, median: s.median, min: s.min, max: s.max };
 }
 
