@@ -376,8 +376,12 @@ describe('the shipped examples in a real Node-RED, installed as npm pack ships t
     const swapped = await waitFor('a result after the swap', () => labels().find((s) => !!s.inference.switchedFrom), 20000, 50);
     expect(swapped.inference.switchedFrom).to.include({ name: 'bearing-fault' });
     expect(red.from('onnx.example.err').map((d) => d.msg)).to.deep.equal([]);
-    expect(red.problems(['onnx.example.infer', 'onnx.example.fw'])).to.deep.equal([]);
-    expect(red.log).to.not.match(/\[(error|warn)\]/);
+    // no warning but the one that a run stalled on the Node-RED thread (a GC pause or a busy
+    // machine can make one run of a tiny model take 20 ms; the model then runs in its worker,
+    // still scoring every window, as checked above)
+    const moved = /\[warn\] \[mlops-onnx-infer[^\]]*\] a run of model .* on the Node-RED thread took \d+ ms: it runs in its worker thread from now on\n/g;
+    expect(red.problems(['onnx.example.infer', 'onnx.example.fw']).filter((p) => !/on the Node-RED thread took/.test(String(p.msg)))).to.deep.equal([]);
+    expect(red.log.replace(moved, '')).to.not.match(/\[(error|warn)\]/);
   });
 
   it('drift detect: both detectors go to drift after the shift at vector 300, not before', async () => {
