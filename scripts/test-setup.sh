@@ -12,16 +12,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The paths the tests use. MLOPS_SETUP_CHROMIUM / MLOPS_SETUP_PYTHON only exist for this
-# script's own test (test/unit/install.test.ts), which points them at nothing.
+# The paths the tests use. The MLOPS_SETUP_* variables only exist for this script's own test
+# (test/unit/install.test.ts), which points them at nothing.
 chromium=${MLOPS_SETUP_CHROMIUM:-/usr/bin/chromium}
 python=${MLOPS_SETUP_PYTHON:-/usr/bin/python3}
+registry=${MLOPS_SETUP_REGISTRY:-/usr/bin/docker-registry}
+htpasswd=${MLOPS_SETUP_HTPASSWD:-/usr/bin/htpasswd}
+mosquitto=${MLOPS_SETUP_MOSQUITTO:-/usr/sbin/mosquitto}
 
 missing() {
   need=()
   [ -x "$chromium" ] || need+=(chromium)
   "$python" -c 'import onnx' >/dev/null 2>&1 || need+=(python3-onnx)
   "$python" -c 'import scipy' >/dev/null 2>&1 || need+=(python3-scipy)
+  [ -x "$registry" ] || need+=(docker-registry)
+  [ -x "$htpasswd" ] || need+=(apache2-utils)
+  [ -x "$mosquitto" ] || need+=(mosquitto)
 }
 
 missing
