@@ -1,0 +1,29 @@
+import { expect } from 'chai';
+import { selectVersion } from '../../nodes/lib/registry/select';
+
+describe('registry: which version to pull from the tags', () => {
+  const tags = ['1.0.0', '1.2.0', 'v1.10.1', '2.0.0-rc.1', '1.2', 'latest', 'sha256-' + 'a'.repeat(64) + '.sig', 'nightly'];
+
+  it('latest is the highest release among the version tags (v prefix read, pre-releases and other tags left out)', () => {
+    expect(selectVersion('latest', tags)).to.deep.equal({ reference: 'v1.10.1', how: 'latest' });
+    expect(selectVersion('latest', ['nightly', 'latest'])).to.deep.equal({ reference: 'latest', how: 'tag' });
+    expect(() => selectVersion('latest', ['nightly'], 'models/x')).to.throw(/expected a tag that is a version \(1.2.3\) or a tag "latest" in models\/x, got tags: nightly/);
+  });
+
+  it('a semver range takes the highest tag satisfying it; a tag that exists as written wins', () => {
+    expect(selectVersion('^1.1', tags)).to.deep.equal({ reference: 'v1.10.1', how: 'range' });
+    expect(selectVersion('~1.2.0', tags)).to.deep.equal({ reference: '1.2.0', how: 'range' });
+    expect(selectVersion('>=1.0.0 <1.2.0', tags)).to.deep.equal({ reference: '1.0.0', how: 'range' });
+    expect(selectVersion('1.2', tags)).to.deep.equal({ reference: '1.2', how: 'tag' });
+    expect(selectVersion('>=2.0.0-rc.0', tags)).to.deep.equal({ reference: '2.0.0-rc.1', how: 'range' });
+    expect(selectVersion('nightly', tags)).to.deep.equal({ reference: 'nightly', how: 'tag' });
+  });
+
+  it('a digest is taken as it is; nothing that matches says what the tags are', () => {
+    const d = 'sha256:' + 'b'.repeat(64);
+    expect(selectVersion(d, [])).to.deep.equal({ reference: d, how: 'digest' });
+    expect(() => selectVersion('^3', tags, 'models/x')).to.throw(/no tag of models\/x satisfies \^3 \(tags: 1.0.0, 1.2.0, v1.10.1/);
+    expect(() => selectVersion('stable', tags, 'models/x')).to.throw(/no tag "stable" in models\/x .* and "stable" is no semver range/);
+    expect(() => selectVersion('  ', tags)).to.throw(/expected a version to pull/);
+  });
+});
