@@ -92,6 +92,17 @@ describe('registry: the local model store', () => {
     expect((await rejection(s.add({ name: 'm', version: '9', digest: sha(model(9)) }))).code).to.equal('notStored');
   });
 
+  it('a blob whose digest nobody published (MLflow) is stored under the digest of its content, bounded all the same', async () => {
+    const s = await ModelStore.open(dir, { maxBytes: 8000 });
+    const b = model(10);
+    const r = await s.putBlob(chunks(b), {});
+    expect(r.digest).to.equal(sha(b));
+    expect(fs.readFileSync(s.blobPath(sha(b)))).to.deep.equal(b);
+    const e = await rejection(s.putBlob(chunks(model(11, 9000)), {}));
+    expect(e.message).to.equal("the blob is larger than the store's limit of 8000 bytes");
+    expect(files(dir)).to.deep.equal(['blobs/sha256/' + digestHex(sha(b))]);
+  });
+
   it('names and versions are only values: hostile ones never become paths', async () => {
     const s = await ModelStore.open(dir);
     const b = model(6);

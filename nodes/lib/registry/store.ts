@@ -96,12 +96,13 @@ export class ModelStore {
   /**
    * Streams a blob in: hashed and counted as it arrives, refused beyond `maxBytes` or when its
    * digest (or size) is not the expected one; only then renamed into place. Nothing is left of a
-   * refused or failed blob.
+   * refused or failed blob. Without an expected digest (a source that publishes none, MLflow) the
+   * blob is stored under the digest its content has.
    */
-  async putBlob(chunks: AsyncIterable<Uint8Array>, expected: { digest: string; size?: number }): Promise<{ digest: string; size: number; path: string }> {
-    const hex = digestHex(expected.digest);
+  async putBlob(chunks: AsyncIterable<Uint8Array>, expected: { digest?: string; size?: number }): Promise<{ digest: string; size: number; path: string }> {
+    const hex = expected.digest === undefined ? undefined : digestHex(expected.digest);
+    const what = expected.digest ? `blob ${expected.digest}` : 'the blob';
     const limit = Math.min(this.maxBytes, expected.size ?? Infinity);
-    const final = this.blobPath(expected.digest);
     const tmp = path.join(this.blobDir, `.tmp-${randomBytes(8).toString('hex')}`);
     const fh = await fsp.open(tmp, 'wx', 0o644);
     const hash = createHash('sha256');
@@ -111,22 +112,24 @@ export class ModelStore {
         size += chunk.length;
         if (size > limit) {
           throw size > this.maxBytes
-            ? new StoreError('tooLarge', { digest: expected.digest, max: this.maxBytes }, `blob ${expected.digest} is larger than the store's limit of ${this.maxBytes} bytes`)
-            : new StoreError('sizeMismatch', { digest: expected.digest, expected: String(expected.size), got: `more than ${expected.size}` }, `blob ${expected.digest}: expected ${expected.size} bytes, got more`);
+            ? new StoreError('tooLarge', { digest: expected.digest ?? '', max: this.maxBytes }, `${what} is larger than the store's limit of ${this.maxBytes} bytes`)
+            : new StoreError('sizeMismatch', { digest: expected.digest ?? '', expected: String(expected.size), got: `more than ${expected.size}` }, `${what}: expected ${expected.size} bytes, got more`);
         }
         hash.update(chunk);
         await fh.write(chunk);
       }
       if (expected.size !== undefined && size !== expected.size) {
-        throw new StoreError('sizeMismatch', { digest: expected.digest, expected: expected.size, got: size }, `blob ${expected.digest}: expected ${expected.size} bytes, got ${size}`);
+        throw new StoreError('sizeMismatch', { digest: expected.digest ?? '', expected: expected.size, got: size }, `${what}: expected ${expected.size} bytes, got ${size}`);
       }
       const got = hash.digest('hex');
-      if (got !== hex) throw new StoreError('digestMismatch', { digest: expected.digest, got: `sha256:${got}` }, `blob ${expected.digest} failed its digest check: its content hashes to sha256:${got}`);
+      if (hex !== undefined && got !== hex) throw new StoreError('digestMismatch', { digest: expected.digest!, got: `sha256:${got}` }, `blob ${expected.digest} failed its digest check: its content hashes to sha256:${got}`);
       await fh.sync();
       await fh.close();
+      const digest = `sha256:${got}`;
+      const final = this.blobPath(digest);
       await fsp.rename(tmp, final);
       await syncDir(this.blobDir);
-      return { digest: expected.digest, size, path: final };
+      return { digest, size, path: final };
     } catch (e) {
       await fh.close().catch(() => undefined);
       await fsp.rm(tmp, { force: true });
