@@ -105,6 +105,20 @@ export interface ModelInfo extends ModelRef {
   source: string;
 }
 
+/** registry: what `registry pull` adds beside `msg.model`. */
+export interface RegistryInfo {
+  /** What was asked for and what it resolved to: "models/bearing-fault:^1.2" -> "models/bearing-fault:1.3.0". */
+  reference: string;
+  /** The manifest's digest (OCI sources), or the model file's (MLflow, URL). */
+  digest: string;
+  /** The signature check: verified with the key of this fingerprint, or not checked (no key configured). */
+  signature: { verified: boolean; key?: string };
+  /** Where it came from: 'oci', 'layout', 'mlflow', 'url', or 'store' (restored or rolled back without a network). */
+  source: 'oci' | 'layout' | 'mlflow' | 'url' | 'store';
+  /** Milliseconds per step (resolve, verify, download, total). */
+  timings: Record<string, number>;
+}
+
 /**
  * A model message: `msg.model` is an object (not an array) describing a model. The fields are
  * checked by the node that uses it (onnx infer needs a path, drift detect a reference or a path).
