@@ -137,6 +137,9 @@ describe('registry: cosign key-based signatures', () => {
     });
     expect(m.layers[0].annotations![COSIGN.signatureAnnotation]).to.equal(s.signature);
 
+    // a Content-Type with parameters still names an image manifest
+    const stored = reg.manifests.get(s.manifest)!;
+    stored.mediaType = `${MEDIA.manifest}; charset=utf-8`;
     const r = await verifyManifestSignature(reg, REPO, MODEL, a.pub);
     expect(r).to.deep.equal({ verified: true, key: a.fingerprint, signatures: 1, digest: MODEL, tag: s.tag, signatureManifest: s.manifest, references: ['registry.local/models/bearing-fault'] });
   });

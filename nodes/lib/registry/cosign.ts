@@ -381,8 +381,9 @@ export async function verifyManifestSignature(source: ArtifactSource, repository
   }
 
   const badManifest = (why: string) => new CosignError('cosignBadManifest', { ...ctx, reason: why }, `${tag} in ${repository} is not a cosign signature manifest: ${why} (for ${manifestDigest})`);
-  if (sigManifest.mediaType !== MEDIA.manifest && sigManifest.mediaType !== COSIGN.dockerManifest) {
-    throw badManifest(`expected an image manifest (${MEDIA.manifest}), got ${JSON.stringify(String(sigManifest.mediaType).slice(0, 80))}`);
+  const mediaType = String(sigManifest.mediaType).split(';')[0].trim();
+  if (mediaType !== MEDIA.manifest && mediaType !== COSIGN.dockerManifest) {
+    throw badManifest(`expected an image manifest (${MEDIA.manifest}), got ${JSON.stringify(mediaType.slice(0, 80))}`);
   }
   let parsed: unknown;
   try {
