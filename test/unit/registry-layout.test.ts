@@ -176,7 +176,7 @@ describe('registry: OCI image-layout folder', () => {
         expect((await rejection(l.pushBlob('models/a', { mediaType: MEDIA.modelWeightRaw, digest: bad, size: 1 }, Buffer.from('x')))).code).to.equal('badDigest');
       }
       expect((await rejection(l.manifest('../../etc', '1.0.0'))).code).to.equal('badRepository');
-      expect((await rejection(l.manifest('models/a', '../x'))).code).to.equal('badTag');
+      expect((await rejection(l.manifest('models/a', '../x'))).code).to.equal('badReference');
     });
 
     it('refuses an index.json that is not JSON, not an index, or a folder without oci-layout', async () => {

@@ -26,7 +26,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { CodedError } from '../node-red/errors';
 import { ANNOTATION, checkDescriptor, MAX_MANIFEST_BYTES } from './artifact';
-import { checkRepository, checkTag, isDigestReference } from './reference';
+import { checkReference, checkRepository } from './distribution';
 import { type ArtifactSink, type ArtifactSource, type Descriptor, type FetchedManifest, MEDIA } from './source';
 import { digestHex, writeAtomic } from './store';
 
@@ -54,7 +54,7 @@ function splitRefName(ref: string | undefined): { repository?: string; tag: stri
   const repository = colon >= 0 ? ref.slice(0, colon) : undefined;
   const tag = ref.slice(colon + 1);
   try {
-    checkTag(tag);
+    if (!checkReference(tag).tag) return undefined;
     if (repository !== undefined) checkRepository(repository);
   } catch {
     return undefined;
@@ -148,7 +148,7 @@ export class LayoutFolder implements ArtifactSource, ArtifactSink {
 
   async manifest(repository: string, reference: string): Promise<FetchedManifest> {
     let d: Pick<Descriptor, 'digest'> & Partial<Descriptor>;
-    if (isDigestReference(reference)) {
+    if (checkReference(reference).digest) {
       checkRepository(repository);
       // a manifest blob not in index.json (e.g. named by a nested index) gets its media type from its own bytes
       d = (await this.readIndex()).manifests.find((m) => m.digest === reference) ?? { digest: reference };
@@ -228,7 +228,7 @@ export class LayoutFolder implements ArtifactSource, ArtifactSink {
    */
   async pushManifest(repository: string, bytes: Uint8Array, mediaType: string, tag?: string): Promise<string> {
     checkRepository(repository);
-    if (tag !== undefined) checkTag(tag);
+    if (tag !== undefined && !checkReference(tag).tag) throw this.error('tagIsDigest', { tag }, `expected a tag to push under, got the digest ${tag}`);
     if (bytes.length > MAX_MANIFEST_BYTES) throw this.error('manifestTooLarge', { size: bytes.length }, `expected a manifest of at most ${MAX_MANIFEST_BYTES} bytes, got ${bytes.length}`);
     let artifactType: string | undefined;
     try {
