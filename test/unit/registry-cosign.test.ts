@@ -20,7 +20,9 @@ import {
   simpleSigningPayload,
   verifyManifestSignature,
 } from '../../nodes/lib/registry/cosign';
+import { LayoutFolder } from '../../nodes/lib/registry/layout';
 import { ArtifactSink, ArtifactSource, Descriptor, FetchedManifest, MEDIA } from '../../nodes/lib/registry/source';
+import { tmpDir } from '../support/red';
 
 const sha = (b: Uint8Array | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const hexOf = (d: string) => d.slice('sha256:'.length);
@@ -339,6 +341,21 @@ describe('registry: cosign key-based signatures', () => {
     expect(p).to.equal(
       `{"critical":{"identity":{"docker-reference":"r/\\u003ca\\u0026b\\u003e"},"image":{"docker-manifest-digest":"${MODEL}"},"type":"cosign container image signature"},"optional":{"a":"2","z":"1"}}`,
     );
+  });
+
+  it('signs into and verifies from an OCI image-layout folder (layout.ts): signed, unsigned, another key', async () => {
+    const dir = tmpDir('cosign-layout');
+    try {
+      const layout = await LayoutFolder.create(dir);
+      const e0 = await rejection(verifyManifestSignature(layout, REPO, MODEL, a.pub));
+      expect(e0.code).to.equal('cosignUnsigned');
+      const s = await signManifest(layout, REPO, MODEL, a.priv, { source: layout });
+      expect(await layout.tags(REPO)).to.include(s.tag);
+      expect(await verifyManifestSignature(layout, REPO, MODEL, a.pub)).to.include({ verified: true, key: a.fingerprint, signatures: 1, signatureManifest: s.manifest });
+      expect((await rejection(verifyManifestSignature(layout, REPO, MODEL, b.pub))).code).to.equal('cosignSignatureMismatch');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   describe('a signature made by the real cosign (test/fixtures/cosign)', () => {
