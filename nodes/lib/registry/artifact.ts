@@ -174,7 +174,8 @@ export function findModel(m: ImageManifest, o: { maxBytes?: number } = {}): Mode
   const layer = candidates[0];
   if (o.maxBytes !== undefined && layer.size > o.maxBytes) throw fail('layerTooLarge', { digest: layer.digest, size: layer.size, max: o.maxBytes }, `model layer ${layer.digest} is ${layer.size} bytes: expected at most ${o.maxBytes}`);
   if (/zstd$/.test(layer.mediaType)) throw fail('packing', { mediaType: layer.mediaType }, `model layer ${layer.digest} is ${layer.mediaType}: expected a raw, tar or tar+gzip layer (zstd is not read)`);
-  const packing = /\.tar(\+gzip)?$/.test(layer.mediaType) || (format === 'oras' && layer.annotations?.[ANNOTATION.orasUnpack] === 'true') ? 'tar' : 'raw';
+  // ORAS gives a plain file the media type application/vnd.oci.image.layer.v1.tar by default: only its unpack annotation (a folder) means a tar
+  const packing = (format === 'oras' ? layer.annotations?.[ANNOTATION.orasUnpack] === 'true' : /\.tar(\+gzip)?$/.test(layer.mediaType)) ? 'tar' : 'raw';
   const named = layer.annotations?.[ANNOTATION.filepath] ?? layer.annotations?.[ANNOTATION.title];
   const fileName = named !== undefined && (packing === 'raw' || isOnnx(named)) ? safeFileName(named, `layer ${layer.digest} file name`) : undefined;
   const name = m.annotations?.[ANNOTATION.title];
@@ -242,7 +243,7 @@ export async function readTarModel(tarFile: string, o: { maxBytes: number }): Pr
     const where = `tar entry ${short(e.path)}`;
     if (++count > MAX_TAR_ENTRIES) throw fail('tarEntries', { max: MAX_TAR_ENTRIES }, `expected a model tar of at most ${MAX_TAR_ENTRIES} entries, got more`);
     if (!REGULAR.has(e.type) && e.type !== 'Directory') throw fail('tarEntryType', { entry: short(e.path), type: e.type }, `${where} is a ${e.type}: expected only regular files and folders (no links, devices or FIFOs)`);
-    const base = safeFileName(e.path, where);
+    const base = safeFileName(e.type === 'Directory' ? e.path.replace(/\/+$/, '') : e.path, where);
     total += e.size;
     if (total > o.maxBytes) throw fail('tarTooLarge', { max: o.maxBytes }, `${where}: the tar's files add up to more than ${o.maxBytes} bytes, the most accepted`);
     if (e.type === 'Directory' || !isOnnx(base)) return void e.resume();
