@@ -15,6 +15,7 @@ import { DistributionClient, RegistryError, checkReference, checkRepository, par
 import { Descriptor, EMPTY_CONFIG, MEDIA } from '../../nodes/lib/registry/source';
 import { ModelStore } from '../../nodes/lib/registry/store';
 import { OciRegistry, TokenServer } from '../support/oci-registry';
+import { freePort } from '../support/red-process';
 
 const sha = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const desc = (b: Uint8Array, mediaType: string, annotations?: Record<string, string>): Descriptor => ({ mediaType, digest: sha(b), size: b.length, ...(annotations ? { annotations } : {}) });
@@ -167,10 +168,55 @@ describe('registry: OCI distribution client against Debian docker-registry', fun
     });
 
     it('refuses an unreachable registry with a clear error', async () => {
-      const port = reg.port;
-      const gone = new DistributionClient({ url: `http://127.0.0.1:${port + 1 === 65536 ? 1 : port + 1}` });
+      const gone = new DistributionClient({ url: `http://127.0.0.1:${await freePort()}` });
       const e = await rejects(gone.tags('models/x'));
-      expect(e.message).to.match(/refused the connection|connection .* failed/);
+      expect(e.message).to.match(/the tags of models\/x: 127\.0\.0\.1:\d+ refused the connection \(is the registry running at http:\/\/127\.0\.0\.1:\d+\/\?\)/);
+    });
+
+    it('follows the Link rel="next" pages of the tags list (pages cut by a proxy: registry 2.8 ignores ?n= for tags)', async () => {
+      const want = ['a1', 'b2', 'c3', 'd4', 'e5'];
+      for (const t of want) await push(c, 'models/paged', randomBytes(8), t);
+      const asked: string[] = [];
+      // the distribution-spec's paging (?n=&last=, Link: <...>; rel="next") over the registry's full list
+      const pager = http.createServer((req, res) => {
+        const u = new URL(req.url ?? '/', 'http://x');
+        asked.push(u.search);
+        http.get({ host: '127.0.0.1', port: reg.port, path: u.pathname }, (r) => {
+          let body = '';
+          r.on('data', (d) => (body += d));
+          r.on('end', () => {
+            const all = (JSON.parse(body) as { tags: string[] }).tags.sort();
+            const n = Number(u.searchParams.get('n'));
+            const from = u.searchParams.has('last') ? all.indexOf(u.searchParams.get('last')!) + 1 : 0;
+            const page = all.slice(from, from + n);
+            const more = from + n < all.length;
+            res.writeHead(200, { 'Content-Type': 'application/json', ...(more ? { Link: `<${u.pathname}?n=${n}&last=${page[page.length - 1]}>; rel="next"` } : {}) });
+            res.end(JSON.stringify({ name: 'models/paged', tags: page }));
+          });
+        });
+      });
+      await new Promise<void>((r) => pager.listen(0, '127.0.0.1', r));
+      const paged = new DistributionClient({ url: `http://127.0.0.1:${(pager.address() as { port: number }).port}`, tagPageSize: 2 });
+      try {
+        expect(await paged.tags('models/paged')).to.deep.equal(want);
+        expect(asked).to.deep.equal(['?n=2', '?n=2&last=b2', '?n=2&last=d4']);
+      } finally {
+        paged.close();
+        pager.closeAllConnections();
+        await new Promise((r) => pager.close(r));
+      }
+    });
+
+    it('refuses a manifest larger than the bound', async () => {
+      const p = await push(c, 'models/bound', randomBytes(8), '1');
+      const small = new DistributionClient({ url: reg.url, maxManifestBytes: p.bytes.length - 1 });
+      try {
+        const e = await rejects(small.manifest('models/bound', '1'));
+        expect(e.code).to.equal('manifestTooLarge');
+        expect(e.message).to.equal(`manifest 1 of models/bound is ${p.bytes.length} bytes: expected at most ${p.bytes.length - 1}`);
+      } finally {
+        small.close();
+      }
     });
 
     it('refuses a manifest whose bytes were altered on the way (proxy), by tag and by digest', async () => {
@@ -260,6 +306,55 @@ describe('registry: OCI distribution client against Debian docker-registry', fun
       expect(JSON.stringify(e)).to.not.include('wrong-password-123');
       const none = await rejects(new DistributionClient({ url: reg.url }).manifest('models/basic', 'v1'));
       expect(none.message).to.match(/401 UNAUTHORIZED.*no credentials are configured/);
+    });
+  });
+
+  describe('a blob redirected to storage on another origin', () => {
+    let reg: OciRegistry;
+    before(async () => {
+      reg = await OciRegistry.start({ basic: { username: 'gateway', password: 'pw-redirect-1' } });
+    });
+    after(async () => reg?.stop());
+
+    it('follows the redirect and does not send the registry\'s Authorization there', async () => {
+      const c = new DistributionClient({ url: reg.url, username: 'gateway', password: 'pw-redirect-1' });
+      const weights = randomBytes(200_000);
+      const p = await push(c, 'models/redirected', weights, '1');
+      c.close();
+      const seen: http.IncomingHttpHeaders[] = [];
+      // the "object storage": another origin (localhost, not 127.0.0.1) serving the bytes
+      const storage = http.createServer((req, res) => {
+        seen.push(req.headers);
+        res.writeHead(200, { 'Content-Length': String(weights.length) }).end(weights);
+      });
+      await new Promise<void>((r) => storage.listen(0, '127.0.0.1', r));
+      const storagePort = (storage.address() as { port: number }).port;
+      // the registry's front: blob GETs answered with a 307 to the storage, the rest passed on
+      const front = http.createServer((req, res) => {
+        if (req.method === 'GET' && /\/blobs\/sha256:/.test(req.url ?? '')) {
+          res.writeHead(307, { Location: `http://localhost:${storagePort}/bucket/blob?X-Signature=abc` }).end();
+          return;
+        }
+        const up = http.request({ host: '127.0.0.1', port: reg.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+          res.writeHead(r.statusCode!, r.headers);
+          r.pipe(res);
+        });
+        req.pipe(up);
+      });
+      await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+      const via = new DistributionClient({ url: `http://127.0.0.1:${(front.address() as { port: number }).port}`, username: 'gateway', password: 'pw-redirect-1' });
+      try {
+        await via.manifest('models/redirected', '1'); // the client learns the registry wants basic auth
+        expect((await collect(await via.blob('models/redirected', p.layer))).equals(weights)).to.equal(true);
+        expect(seen).to.have.length(1);
+        expect(seen[0].authorization).to.equal(undefined);
+      } finally {
+        via.close();
+        storage.closeAllConnections();
+        front.closeAllConnections();
+        await new Promise((r) => storage.close(r));
+        await new Promise((r) => front.close(r));
+      }
     });
   });
 

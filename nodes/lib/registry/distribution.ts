@@ -42,6 +42,8 @@ export interface DistributionOptions {
   idleTimeoutMs?: number;
   /** Largest manifest accepted, bytes. Default 4 MiB. */
   maxManifestBytes?: number;
+  /** Tags asked for per page (`?n=`); the registry's own default when unset. Pages follow Link rel="next". */
+  tagPageSize?: number;
 }
 
 const COMPONENT = '[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*';
@@ -50,6 +52,8 @@ const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
 const LOCAL = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
 const MAX_REDIRECTS = 5;
 const MAX_TAG_PAGES = 1000;
+/** The timeout error (if any) that ended a response's request, so its body's reader reports that rather than "aborted". */
+const failures = new WeakMap<http.IncomingMessage, () => Error | undefined>();
 
 /** A repository name checked against the distribution-spec grammar (and at most 255 characters). */
 export function checkRepository(name: unknown): string {
@@ -201,6 +205,11 @@ export class DistributionClient implements ArtifactSource, ArtifactSink {
     return { digest: got, mediaType, bytes };
   }
 
+  /**
+   * A blob's content as chunks, streamed from the registry (or where it redirects). Iterate it to
+   * the end or leave the loop (which closes the connection); one never iterated is closed by the
+   * idle timeout.
+   */
   async blob(repository: string, d: Descriptor): Promise<AsyncIterable<Uint8Array>> {
     const name = checkRepository(repository);
     digestHex(d.digest);
@@ -220,6 +229,7 @@ export class DistributionClient implements ArtifactSource, ArtifactSink {
     const what = `the tags of ${name}`;
     const out: string[] = [];
     let url: URL | undefined = this.url(`/v2/${name}/tags/list`);
+    if (this.o.tagPageSize) url.searchParams.set('n', String(Math.max(1, Math.floor(this.o.tagPageSize))));
     for (let page = 0; url; page++) {
       if (page >= MAX_TAG_PAGES) throw new RegistryError('tagPages', { what, max: MAX_TAG_PAGES }, `${what}: more than ${MAX_TAG_PAGES} pages`);
       const res = await this.send({ method: 'GET', url, scope: `repository:${name}:pull`, headers: { Accept: 'application/json' }, what });
@@ -395,7 +405,7 @@ export class DistributionClient implements ArtifactSource, ArtifactSink {
       });
       req.on('response', (res) => {
         clearTimeout(connectTimer);
-        (res as http.IncomingMessage & { _failed?: () => Error | undefined })._failed = () => failed;
+        failures.set(res, () => failed);
         resolve(res);
       });
       const body = r.body;
@@ -429,7 +439,7 @@ export class DistributionClient implements ArtifactSource, ArtifactSink {
 
   /** A response body as chunks: the idle timeout applies, a short or oversized body fails, and leaving early closes the connection. */
   private async *stream(res: http.IncomingMessage, what: string, size?: number, max?: number): AsyncGenerator<Uint8Array> {
-    const failed = (res as http.IncomingMessage & { _failed?: () => Error | undefined })._failed;
+    const failed = failures.get(res);
     let n = 0;
     let done = false;
     try {
