@@ -170,6 +170,7 @@ describe('registry: OCI distribution client against Debian docker-registry', fun
     it('refuses an unreachable registry with a clear error', async () => {
       const gone = new DistributionClient({ url: `http://127.0.0.1:${await freePort()}` });
       const e = await rejects(gone.tags('models/x'));
+      gone.close();
       expect(e.message).to.match(/the tags of models\/x: 127\.0\.0\.1:\d+ refused the connection \(is the registry running at http:\/\/127\.0\.0\.1:\d+\/\?\)/);
     });
 
@@ -304,7 +305,10 @@ describe('registry: OCI distribution client against Debian docker-registry', fun
       expect(e.message).to.match(/answered 401 UNAUTHORIZED.*the username and password given were refused.*basic auth \(realm "mlops-test"\)/);
       expect(e.message).to.not.include('wrong-password-123');
       expect(JSON.stringify(e)).to.not.include('wrong-password-123');
-      const none = await rejects(new DistributionClient({ url: reg.url }).manifest('models/basic', 'v1'));
+      wrong.close();
+      const anonymous = new DistributionClient({ url: reg.url });
+      const none = await rejects(anonymous.manifest('models/basic', 'v1'));
+      anonymous.close();
       expect(none.message).to.match(/401 UNAUTHORIZED.*no credentials are configured/);
     });
   });
@@ -393,6 +397,7 @@ describe('registry: OCI distribution client against Debian docker-registry', fun
     it('a token server refusing the credentials: a clear 401, no password in the text', async () => {
       const c = new DistributionClient({ url: reg.url, username: 'ci', password: 'not-the-pass' });
       const e = await rejects(c.tags('team/models/pump'));
+      c.close();
       expect(e.message).to.match(/getting a token for repository:team\/models\/pump:pull from http:\/\/127\.0\.0\.1:\d+\/token: the registry answered 401 UNAUTHORIZED/);
       expect(e.message).to.not.include('not-the-pass');
     });
