@@ -113,6 +113,24 @@ describe('registry: OCI image-layout folder', () => {
     expect(r.stdout.trim().split('\n')).to.have.length(3);
   });
 
+  it('scripts/registry-push.ts pushes an .onnx file to a layout folder (name and version from its metadata)', async () => {
+    const file = path.resolve(__dirname, '..', '..', 'examples', 'bearing-fault.onnx');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', path.resolve(__dirname, '..', '..', 'scripts', 'registry-push.ts'), file, '--layout', dir, 'models/bearing-fault:v1', '--annotation', 'site=plant-7'], { encoding: 'utf8', timeout: 60000 });
+    expect(r.status, r.stderr).to.equal(0);
+    const layout = new LayoutFolder(dir);
+    const m = await layout.manifest('models/bearing-fault', 'v1');
+    expect(r.stdout.trim()).to.match(new RegExp(`^models/bearing-fault:v1 ${m.digest} \\(\\S+ \\S+\\)$`));
+    const annotations = JSON.parse(Buffer.from(m.bytes).toString()).annotations;
+    expect(annotations.site).to.equal('plant-7');
+    const store = await ModelStore.open(storeDir);
+    const got = await fetchModel(layout, 'models/bearing-fault', 'v1', store);
+    expect(got.digest).to.equal(sha(fs.readFileSync(file)));
+    expect(r.stdout).to.include(`(${got.model.name} ${got.model.version})`);
+    const bad = spawnSync(process.execPath, ['--import', 'tsx', path.resolve(__dirname, '..', '..', 'scripts', 'registry-push.ts'), file, '--layout', dir, 'Models/../x:v1'], { encoding: 'utf8', timeout: 60000 });
+    expect(bad.status).to.equal(1);
+    expect(bad.stderr).to.match(/expected a repository name/);
+  });
+
   describe('hostile layouts', () => {
     let model: Buffer;
     let pushed: Awaited<ReturnType<typeof pushModelPack>>;
