@@ -102,16 +102,24 @@ describe('install: npm test brings what the tests need (scripts/test-setup.sh)',
       fs.symlinkSync('/usr/bin/dirname', path.join(bin, 'dirname'));
       const r = spawnSync('/bin/bash', [path.join(root, 'scripts', 'test-setup.sh')], {
         cwd: root,
-        env: { PATH: bin, HOME: bin, MLOPS_SETUP_CHROMIUM: path.join(bin, 'chromium'), MLOPS_SETUP_PYTHON: path.join(bin, 'python3') },
+        env: {
+          PATH: bin,
+          HOME: bin,
+          MLOPS_SETUP_CHROMIUM: path.join(bin, 'chromium'),
+          MLOPS_SETUP_PYTHON: path.join(bin, 'python3'),
+          MLOPS_SETUP_REGISTRY: path.join(bin, 'docker-registry'),
+          MLOPS_SETUP_HTPASSWD: path.join(bin, 'htpasswd'),
+          MLOPS_SETUP_MOSQUITTO: path.join(bin, 'mosquitto'),
+        },
         encoding: 'utf8',
         timeout: 20000,
       });
       expect(r.status, r.stderr).to.equal(1);
       expect(r.stdout, 'nothing installed, nothing run').to.equal('');
-      expect(r.stderr).to.match(/not installed: chromium python3-onnx python3-scipy/);
+      expect(r.stderr).to.match(/not installed: chromium python3-onnx python3-scipy docker-registry apache2-utils mosquitto/);
       const commands = r.stderr.split('\n').filter((l) => /apt-get install/.test(l));
       expect(commands).to.have.length(1);
-      expect(commands[0].trim()).to.match(/^(sudo )?apt-get install -y chromium python3-onnx python3-scipy$/);
+      expect(commands[0].trim()).to.match(/^(sudo )?apt-get install -y chromium python3-onnx python3-scipy docker-registry apache2-utils mosquitto$/);
     } finally {
       fs.rmSync(bin, { recursive: true, force: true });
     }
