@@ -107,7 +107,8 @@ export interface ModelInfo extends ModelRef {
 
 /** registry: what `registry pull` adds beside `msg.model`. */
 export interface RegistryInfo {
-  /** What was asked for and what it resolved to: "models/bearing-fault:^1.2" -> "models/bearing-fault:1.3.0". */
+  /** What was asked for ("models/bearing-fault:^1.2") and what it resolved to ("models/bearing-fault:1.3.0"). */
+  requested: string;
   reference: string;
   /** The manifest's digest (OCI sources), or the model file's (MLflow, URL). */
   digest: string;

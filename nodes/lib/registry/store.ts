@@ -42,6 +42,8 @@ export interface StoredVersion {
   deployed: string[];
   /** Where it came from (a registry reference, a URL), as given. */
   source?: string;
+  /** The signature check when it was pulled (a restore or rollback reports it again). */
+  signature?: { verified: boolean; key?: string };
 }
 
 export interface StoreOptions {
@@ -153,13 +155,13 @@ export class ModelStore {
   }
 
   /** Records a stored blob as a version (the newest; a version stored before moves to the front), then prunes. */
-  add(v: { name: string; version: string; digest: string; source?: string }): Promise<StoredVersion> {
+  add(v: { name: string; version: string; digest: string; source?: string; signature?: StoredVersion['signature'] }): Promise<StoredVersion> {
     return this.update(async () => {
       digestHex(v.digest);
       const st = await fsp.stat(this.blobPath(v.digest)).catch(() => undefined);
       if (!st?.isFile()) throw new StoreError('notStored', { digest: v.digest }, `blob ${v.digest} is not in the store: expected it stored (putBlob) before it is added`);
       const before = this.index.models.find((m) => m.digest === v.digest && m.name === v.name && m.version === v.version);
-      const entry: StoredVersion = { name: String(v.name), version: String(v.version), digest: v.digest, size: st.size, storedAt: new Date().toISOString(), deployed: before?.deployed ?? [], ...(v.source ? { source: String(v.source) } : {}) };
+      const entry: StoredVersion = { name: String(v.name), version: String(v.version), digest: v.digest, size: st.size, storedAt: new Date().toISOString(), deployed: before?.deployed ?? [], ...(v.source ? { source: String(v.source) } : {}), ...(v.signature ? { signature: { verified: v.signature.verified === true, ...(v.signature.key ? { key: String(v.signature.key) } : {}) } } : {}) };
       this.index.models = [entry, ...this.index.models.filter((m) => m !== before)];
       return entry;
     });
