@@ -475,8 +475,9 @@ export class SessionHost extends EventEmitter {
     const metadata = fromMetadataProps(ready.info.metadata) ?? {};
     const model: LoadedModel = {
       path: r.path,
-      name: metadata.name || r.name || path.basename(r.path).replace(/\.onnx$/i, ''),
-      version: metadata.version || r.version || '',
+      // a model message's name and version (the registry's tag) before the file's own metadata
+      name: r.name || metadata.name || path.basename(r.path).replace(/\.onnx$/i, ''),
+      version: r.version || metadata.version || '',
       digest: ready.digest,
       size: ready.size,
       metadata,

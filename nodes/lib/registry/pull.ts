@@ -28,6 +28,12 @@ import { pullUrl } from './url';
 export class PullError extends CodedError {}
 
 export type RegistryKind = 'layout' | 'oci' | 'mlflow' | 'url';
+/** A layout folder's default place in the user directory. */
+export const DEFAULT_LAYOUT = 'mlops-models/layout';
+/** What a registry config node offers the pull nodes that use it. */
+export interface RegistryConfig {
+  settings(): RegistrySettings;
+}
 export const REGISTRY_KINDS: RegistryKind[] = ['layout', 'oci', 'mlflow', 'url'];
 
 /** A registry config node's settings, paths resolved. */
