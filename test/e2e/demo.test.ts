@@ -83,7 +83,9 @@ for (const rt of runtimes()) {
     it('serves the nodes, their help and their locales to the editor', async () => {
       const nodes = (await (await fetch(`${editor}/nodes`, { headers: { Accept: 'application/json' } })).json()) as Array<{ module: string; types: string[]; enabled: boolean; err?: string }>;
       const ours = nodes.filter((n) => n.module === '@edge-mlops/node-red-mlops');
-      expect(ours.flatMap((n) => n.types).sort()).to.deep.equal(['mlops-drift-detect', 'mlops-feature-window', 'mlops-onnx-infer', 'mlops-opcua-endpoint', 'mlops-opcua-read']);
+      const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } };
+      expect(ours.flatMap((n) => n.types).sort()).to.deep.equal(Object.keys(pkg['node-red'].nodes).sort());
+      expect(Object.keys(pkg['node-red'].nodes)).to.include.members(['mlops-drift-detect', 'mlops-feature-window', 'mlops-onnx-infer', 'mlops-opcua-endpoint', 'mlops-opcua-read', 'mlops-registry', 'mlops-registry-pull']);
       for (const n of ours) expect(n.err, `${n.types} failed to load`).to.equal(undefined);
       const html = await (await fetch(`${editor}/nodes`, { headers: { Accept: 'text/html' } })).text();
       expect(html).to.include('data-template-name="mlops-opcua-read"').and.include('data-help-name="mlops-feature-window"');
