@@ -1,0 +1,226 @@
+/**
+ * mqtt broker config node inside Node-RED (node-red-node-test-helper) against a real Debian
+ * mosquitto started by each test on 127.0.0.1 (test/support/mosquitto.ts), no mocks: users share
+ * one client connection (counted by the broker's $SYS/broker/clients/connected and its
+ * connection log), a message reaches every subscriber, deregistering removes one user's handler
+ * only, the last user ends the connection, redeploys leave no client behind, wrong credentials
+ * give an error state, and a killed broker is reconnected to with the subscriptions back.
+ *
+ * The users are a small test node type below that uses the broker as registry pull and retrain
+ * trigger do: register on start, subscribe, show the broker's state, deregister on close.
+ */
+import { expect } from 'chai';
+import mqtt, { type MqttClient } from 'mqtt';
+import type { NodeAPI } from 'node-red';
+import { helper, sleep, stopHelper, waitFor } from '../support/red';
+import { Mosquitto } from '../support/mosquitto';
+import type { BrokerConfigNode, BrokerStateInfo, MqttBroker } from '../../nodes/lib/mqtt/broker';
+import brokerNode = require('../../nodes/mlops-mqtt-broker');
+
+const TOPIC = 'mlops/announce/bearing-fault';
+
+type UserNode = {
+  id: string;
+  received: Array<{ topic: string; payload: string }>;
+  lastStatus?: { fill?: string; text?: string };
+  broker?: BrokerConfigNode;
+};
+
+/** A node that uses the broker: register, subscribe to its topic, show the state, deregister on close. */
+function userNodeType(RED: NodeAPI) {
+  function TestMqttUser(this: any, config: { broker: string; topic: string }) {
+    RED.nodes.createNode(this, config as never);
+    const node = this as UserNode & { status(s: unknown): void; on(e: string, f: (...a: any[]) => void): void };
+    node.received = [];
+    const broker = RED.nodes.getNode(config.broker) as unknown as BrokerConfigNode | null;
+    node.broker = broker ?? undefined;
+    const connection = broker?.connection;
+    if (!connection) {
+      node.status({ fill: 'red', shape: 'ring', text: broker?.configError ?? 'no broker' });
+      return;
+    }
+    const show = (info: BrokerStateInfo) => {
+      node.lastStatus = { fill: info.state === 'connected' ? 'green' : info.state === 'error' ? 'red' : 'yellow', text: broker!.describe!(info) };
+      node.status(node.lastStatus);
+    };
+    connection.on('state', show);
+    connection.register(node);
+    connection.subscribe(config.topic, 1, (topic, payload) => node.received.push({ topic, payload: payload.toString() }), node);
+    show(connection.state);
+    node.on('close', (removed: boolean, done: () => void) => {
+      connection.removeListener('state', show);
+      void connection.deregister(node, done, true);
+    });
+  }
+  RED.nodes.registerType('test-mqtt-user', TestMqttUser as never);
+}
+
+/** A client of the test's own, counting the broker's clients through $SYS (mosquitto publishes it every second, retained). */
+class Probe {
+  connected = -1;
+  private constructor(readonly client: MqttClient) {}
+  static async open(url: string): Promise<Probe> {
+    const client = await mqtt.connectAsync(url, { clientId: `probe-${process.pid}-${Date.now()}`, reconnectPeriod: 200 });
+    const p = new Probe(client);
+    client.on('message', (topic, payload) => {
+      if (topic === '$SYS/broker/clients/connected') p.connected = Number(payload.toString());
+    });
+    await client.subscribeAsync('$SYS/broker/clients/connected');
+    return p;
+  }
+  /** Waits until the broker counts `n` clients besides this probe. */
+  others(n: number, timeoutMs = 8000): Promise<number> {
+    return waitFor(`${n} client(s) besides the probe at the broker (now ${this.connected - 1})`, () => (this.connected === n + 1 ? n : undefined), timeoutMs);
+  }
+  close(): Promise<void> {
+    return this.client.endAsync(true);
+  }
+}
+
+function flow(brokerProps: Record<string, unknown> = {}, users = ['u1', 'u2']) {
+  return [
+    { id: 'b1', type: 'mlops-mqtt-broker', name: 'test broker', url: '', clientId: '', caFile: '', keepalive: 60, cleanSession: true, ...brokerProps },
+    ...users.map((id) => ({ id, type: 'test-mqtt-user', broker: 'b1', topic: TOPIC })),
+  ];
+}
+
+const newClientLines = (m: Mosquitto, clientId: string) => m.output.split('\n').filter((l) => l.includes('New client connected') && l.includes(` as ${clientId} `)).length;
+
+describe('mlops-mqtt-broker (Node-RED, real mosquitto)', function () {
+  this.timeout(60000);
+  let mosquitto: Mosquitto | undefined;
+  let probe: Probe | undefined;
+
+  beforeEach(() => {
+    helper.settings({ mqttReconnectTime: 250 });
+  });
+
+  afterEach(async () => {
+    await stopHelper();
+    await probe?.close();
+    probe = undefined;
+    await mosquitto?.stop();
+    mosquitto = undefined;
+  });
+
+  const loaded = async (props: Record<string, unknown> = {}, users?: string[], credentials?: Record<string, unknown>) => {
+    await helper.load([brokerNode, userNodeType] as never, flow(props, users), (credentials ?? {}) as never);
+    return {
+      broker: helper.getNode('b1') as unknown as BrokerConfigNode & { connection: MqttBroker },
+      user: (id: string) => helper.getNode(id) as unknown as UserNode,
+    };
+  };
+
+  it('two users share one client connection; a message reaches every subscriber; deregistering one removes only its handler; the last one ends the connection', async () => {
+    mosquitto = await Mosquitto.start();
+    probe = await Probe.open(mosquitto.url);
+    await probe.others(0);
+    const { broker, user } = await loaded({ url: mosquitto.url });
+    const c = broker.connection;
+    await waitFor('connected', () => (c.state.state === 'connected' ? true : undefined));
+    expect(c.userCount).to.equal(2);
+    expect(c.clientId).to.match(/^mlops-[0-9a-f]{16}$/);
+    expect(await probe.others(1), 'one client connection for both users').to.equal(1);
+    expect(newClientLines(mosquitto, c.clientId), mosquitto.output).to.equal(1);
+    expect(user('u1').lastStatus).to.deep.equal({ fill: 'green', text: 'connected' });
+    expect(c.subscribed()).to.deep.equal({ [TOPIC]: 2 });
+
+    await probe.client.publishAsync(TOPIC, '{"reference":"models/bearing-fault:1.3.0"}', { qos: 1 });
+    await waitFor('both users got the message', () => (user('u1').received.length === 1 && user('u2').received.length === 1 ? true : undefined));
+    expect(user('u1').received[0]).to.deep.equal({ topic: TOPIC, payload: '{"reference":"models/bearing-fault:1.3.0"}' });
+    await probe.client.publishAsync('mlops/other', 'x', { qos: 1 });
+
+    // u1 stops using the connection: its handler goes, u2's stays, the client stays connected
+    await c.deregister(user('u1'), undefined, true);
+    expect(c.userCount).to.equal(1);
+    expect(c.subscribed()).to.deep.equal({ [TOPIC]: 1 });
+    expect(c.state.state).to.equal('connected');
+    await probe.client.publishAsync(TOPIC, 'second', { qos: 1 });
+    await waitFor('u2 got the second message', () => (user('u2').received.length === 2 ? true : undefined));
+    await sleep(200);
+    expect(user('u1').received.map((m) => m.payload), 'u1 deregistered: nothing more').to.deep.equal(['{"reference":"models/bearing-fault:1.3.0"}']);
+    expect(user('u2').received.map((m) => m.topic), 'no message of another topic').to.deep.equal([TOPIC, TOPIC]);
+    expect(await probe.others(1)).to.equal(1);
+
+    // the last user ends the connection
+    let done = false;
+    await c.deregister(user('u2'), () => (done = true), true);
+    expect(done, 'done called').to.equal(true);
+    expect(c.state.state).to.equal('disconnected');
+    expect(c.userCount).to.equal(0);
+    expect(await probe.others(0), 'the client left the broker').to.equal(0);
+  });
+
+  it('20 redeploys leave no client behind (one connection at the broker, each ended cleanly)', async () => {
+    mosquitto = await Mosquitto.start();
+    probe = await Probe.open(mosquitto.url);
+    const { broker } = await loaded({ url: mosquitto.url });
+    const clientId = broker.connection.clientId;
+    await waitFor('connected', () => (broker.connection.state.state === 'connected' ? true : undefined));
+    const f = flow({ url: mosquitto.url });
+    for (let i = 0; i < 20; i++) {
+      await helper.setFlows(f as never, 'full');
+      const b = helper.getNode('b1') as unknown as BrokerConfigNode & { connection: MqttBroker };
+      await waitFor(`connected after redeploy ${i + 1}`, () => (b.connection.state.state === 'connected' ? true : undefined));
+    }
+    expect(await probe.others(1), 'one client after 20 redeploys').to.equal(1);
+    await waitFor('21 connections logged', () => (newClientLines(mosquitto!, clientId) === 21 ? true : undefined), 5000).catch(() => undefined);
+    expect(newClientLines(mosquitto, clientId), mosquitto.output).to.equal(21);
+    // each old client said goodbye itself: the broker never had to drop one for a new one with its id
+    expect(mosquitto.output, mosquitto.output).to.not.match(/already connected, closing old connection/);
+    expect(mosquitto.output.split('\n').filter((l) => l.includes(`Client ${clientId} disconnected.`)).length, mosquitto.output).to.equal(20);
+    await helper.unload();
+    expect(await probe.others(0), 'none after the flow stopped').to.equal(0);
+  });
+
+  it('wrong credentials: an error state saying the broker refused them; right ones connect', async () => {
+    mosquitto = await Mosquitto.start({ user: { username: 'gateway', password: 'right-password' } });
+    const { broker, user } = await loaded({ url: mosquitto.url }, ['u1'], { b1: { username: 'gateway', password: 'wrong-password' } });
+    const state = await waitFor('error state', () => (broker.connection.state.state === 'error' ? broker.connection.state : undefined));
+    // mosquitto 2 answers a wrong password on MQTT 3.1.1 with "not authorized" (return code 5)
+    expect(state.reason?.code).to.equal('notAuthorized');
+    expect(user('u1').lastStatus?.fill).to.equal('red');
+    expect(user('u1').lastStatus?.text).to.equal('the broker refused this client (Connection refused: Not authorized): check the user name and password, and whether the broker lets this user connect');
+    // retries stay an error (it needs a person), and are not logged at every attempt
+    await sleep(1000);
+    expect(broker.connection.state.state).to.equal('error');
+    const warn = (broker as unknown as { warn: { args: unknown[][] } }).warn;
+    expect(warn.args.length, JSON.stringify(warn.args)).to.equal(1);
+    await helper.unload();
+
+    const ok = await loaded({ url: mosquitto.url }, ['u1'], { b1: { username: 'gateway', password: 'right-password' } });
+    await waitFor('connected with the right password', () => (ok.broker.connection.state.state === 'connected' ? true : undefined));
+    expect(ok.user('u1').lastStatus).to.deep.equal({ fill: 'green', text: 'connected' });
+  });
+
+  it('broker killed and restarted: reconnects and the subscriptions come back', async () => {
+    mosquitto = await Mosquitto.start();
+    const { broker, user } = await loaded({ url: mosquitto.url });
+    const c = broker.connection;
+    await waitFor('connected', () => (c.state.state === 'connected' ? true : undefined));
+    const states: string[] = [];
+    c.on('state', (i: BrokerStateInfo) => states.push(i.state));
+    await mosquitto.kill();
+    await waitFor('reconnecting', () => (c.state.state === 'reconnecting' ? true : undefined));
+    expect(user('u1').lastStatus?.fill).to.equal('yellow');
+    const refused = await c.publish(TOPIC, 'x').then(
+      () => undefined,
+      (e: Error & { code?: string }) => e,
+    );
+    expect(refused?.code).to.equal('notConnected');
+    expect(refused?.message).to.match(/^not connected to the broker mqtt:\/\/127\.0\.0\.1:\d+ \(state reconnecting\): publish again once connected$/);
+    await sleep(700); // several failed attempts
+    await mosquitto.start();
+    await waitFor('connected again', () => (c.state.state === 'connected' ? true : undefined), 10000);
+    expect(states[0]).to.equal('reconnecting');
+    expect(states[states.length - 1]).to.equal('connected');
+    expect(user('u2').lastStatus?.fill).to.equal('green');
+    // the broker forgot everything (no persistence, clean session): the subscriptions were made again
+    probe = await Probe.open(mosquitto.url);
+    await probe.client.publishAsync(TOPIC, 'after restart', { qos: 1 });
+    await waitFor('both users got the message after the restart', () => (user('u1').received.length === 1 && user('u2').received.length === 1 ? true : undefined));
+    // and the broker connection publishes again
+    await c.publish('mlops/out', 'hello', { qos: 1 });
+    expect(await probe.others(1)).to.equal(1);
+  });
+});
