@@ -95,7 +95,7 @@ for (const rt of runtimes()) {
       expect(icon.status).to.equal(200);
       // Import > Examples lists one flow per node, served from examples/
       const examples = (await (await fetch(`${editor}/library/examples/flows/@edge-mlops/node-red-mlops`)).json()) as Array<{ fn: string }>;
-      expect(examples.map((e) => e.fn).sort()).to.deep.equal(['drift-detect', 'feature-window', 'onnx-infer', 'opcua-read']);
+      expect(examples.map((e) => e.fn).sort()).to.deep.equal(['drift-detect', 'feature-window', 'onnx-infer', 'opcua-read', 'registry-pull']);
       const deDrift = (await (await fetch(`${editor}/locales/@edge-mlops/node-red-mlops/mlops-drift-detect?lng=de`)).json()) as Record<string, { state: { drift: string } }>;
       expect(deDrift['mlops-drift-detect'].state.drift).to.be.a('string');
       const help = await (await fetch(`${editor}/locales/@edge-mlops/node-red-mlops/mlops-drift-detect?lng=en-US`)).json();

@@ -11,6 +11,9 @@
  * Needs dist/ (`npm run build`; `npm test` builds first).
  */
 import { expect } from 'chai';
+import { createHash } from 'crypto';
+import { findModel, parseManifest } from '../../nodes/lib/registry/artifact';
+import { LayoutFolder } from '../../nodes/lib/registry/layout';
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -23,7 +26,7 @@ import { distRoot, freePort, root, startRedProcess, type RedProcess } from '../s
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { name: string; 'node-red': { nodes: Record<string, string> } };
 /** Where Manage palette installs the package, relative to the user directory. */
 const INSTALLED = `node_modules/${pkg.name}`;
-const EXAMPLES = ['drift-detect', 'feature-window', 'onnx-infer', 'opcua-read'];
+const EXAMPLES = ['drift-detect', 'feature-window', 'onnx-infer', 'opcua-read', 'registry-pull'];
 
 type FlowNode = Record<string, unknown> & { id: string; type: string; z?: string; wires?: string[][] };
 const readExample = (name: string) => JSON.parse(fs.readFileSync(path.join(root, 'examples', `${name}.json`), 'utf8')) as FlowNode[];
@@ -37,7 +40,7 @@ function packedFiles(): string[] {
 
 /** Node types of Node-RED's core that the examples may use. */
 const CORE_TYPES = ['tab', 'comment', 'inject', 'function', 'debug', 'change', 'delay', 'catch'];
-const CONFIG_TYPES = ['mlops-opcua-endpoint'];
+const CONFIG_TYPES = ['mlops-opcua-endpoint', 'mlops-registry'];
 
 describe('the shipped examples, statically', () => {
   let packed: string[];
@@ -112,7 +115,21 @@ describe('the shipped examples, statically', () => {
     expect(await evaluate({ MLOPS_OPCUA_ENDPOINT: 'opc.tcp://plc.local:4841/ua' })).to.equal('opc.tcp://plc.local:4841/ua');
   });
 
-  it('no two examples share an id, so importing all of them adds four tabs', () => {
+  it('registry pull: the layout folder it pulls from ships with the package and holds the demo model, byte for byte', async () => {
+    const reg = readExample('registry-pull').find((n) => n.type === 'mlops-registry')!;
+    expect(reg).to.include({ kind: 'layout', location: `${INSTALLED}/models/layout` });
+    const layoutDir = path.join(root, 'models', 'layout');
+    for (const f of fs.readdirSync(layoutDir, { recursive: true }) as string[]) {
+      if (fs.statSync(path.join(layoutDir, f)).isFile()) expect(packed, `models/layout/${f}`).to.include(`models/layout/${f}`);
+    }
+    const layout = new LayoutFolder(layoutDir);
+    expect(await layout.tags('models/bearing-fault')).to.deep.equal(['1.0.0']);
+    const model = findModel(parseManifest((await layout.manifest('models/bearing-fault', '1.0.0')).bytes));
+    const demo = fs.readFileSync(path.join(root, 'flows', 'predictive-maintenance', 'models', 'bearing-fault.onnx'));
+    expect(model.layer.digest, 'rm -r models/layout && npx tsx scripts/registry-push.ts examples/bearing-fault.onnx --layout models/layout models/bearing-fault:1.0.0').to.equal(`sha256:${createHash('sha256').update(demo).digest('hex')}`);
+  });
+
+  it('no two examples share an id, so importing all of them adds a tab each', () => {
     const all = EXAMPLES.flatMap((n) => readExample(n).map((x) => x.id));
     expect(new Set(all).size).to.equal(all.length);
   });
@@ -262,7 +279,7 @@ describe('the shipped examples in a real Node-RED, installed as npm pack ships t
     if (serverPki) fs.rmSync(serverPki, { recursive: true, force: true });
   });
 
-  it('Import → Examples lists the four flows, and nothing else (no folder of model files)', async () => {
+  it('Import → Examples lists the example flows, and nothing else (no folder of model files)', async () => {
     const list = await red.json<Array<Record<string, string>>>(`/library/examples/flows/${pkg.name}`);
     expect(list.map((e) => e.fn ?? `folder ${e.dn}`).sort()).to.deep.equal(EXAMPLES);
   });
@@ -406,6 +423,24 @@ describe('the shipped examples in a real Node-RED, installed as npm pack ships t
     expect(red.status.get('d1a0000000000006')?.at(-1)?.text).to.be.a('string');
     expect(red.from('d1a000000000000f').map((d) => d.msg)).to.deep.equal([]);
     expect(red.log).to.not.match(/\[error\]/);
+  });
+
+  it('registry pull: right after the deploy the shipped model is pulled from the layout folder, checked, stored, and scores a window', async () => {
+    await red.importAndDeploy('registry-pull');
+    type Pulled = { model: { name: string; version: string; digest: string; path: string }; registry: { reference: string; source: string; signature: { verified: boolean } } };
+    const pulled = await waitFor('the model message', () => red.from('registry.example.debug')[0]?.msg as Pulled | undefined, 20000, 50);
+    expect(pulled.model).to.include({ name: 'bearing-fault', version: '1.0.0' });
+    expect(pulled.registry).to.deep.include({ reference: 'models/bearing-fault:1.0.0', source: 'layout', signature: { verified: false } });
+    expect(pulled.model.path.startsWith(path.join(dir, 'mlops-models', 'store'))).to.equal(true);
+    const scored = await waitFor('a scored window', () => red.from('registry.example.scored')[0]?.msg as { payload: number; inference: { model: { digest: string } } } | undefined, 20000, 50);
+    expect(scored.payload).to.be.within(0, 1);
+    expect(scored.inference.model.digest).to.equal(pulled.model.digest);
+    expect(red.status.get('registry.example.pull')?.at(-1)?.text).to.match(/bearing-fault 1.0.0/);
+    // the rollback button takes 1.0.0 from the store
+    await red.press('registry.example.rollback');
+    const back = await waitFor('the rollback', () => red.from('registry.example.debug')[1]?.msg as Pulled | undefined, 20000, 50);
+    expect(back.registry.source).to.equal('store');
+    expect(red.from('registry.example.err').map((d) => d.msg)).to.deep.equal([]);
   });
 
   it('opcua read: the endpoint from MLOPS_OPCUA_ENDPOINT; refused until the server certificate is trusted as the comment says, then samples and reads', async () => {
