@@ -10,6 +10,7 @@
  * trigger do: register on start, subscribe, show the broker's state, deregister on close.
  */
 import { expect } from 'chai';
+import * as net from 'net';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { NodeAPI } from 'node-red';
 import { helper, sleep, stopHelper, waitFor } from '../support/red';
@@ -191,6 +192,60 @@ describe('mlops-mqtt-broker (Node-RED, real mosquitto)', function () {
     const ok = await loaded({ url: mosquitto.url }, ['u1'], { b1: { username: 'gateway', password: 'right-password' } });
     await waitFor('connected with the right password', () => (ok.broker.connection.state.state === 'connected' ? true : undefined));
     expect(ok.user('u1').lastStatus).to.deep.equal({ fill: 'green', text: 'connected' });
+  });
+
+  it('mqtts: the broker certificate is verified (refused without its CA file, connected with it)', async () => {
+    mosquitto = await Mosquitto.start({ tls: true });
+    const { broker, user } = await loaded({ url: mosquitto.tlsUrl }, ['u1']);
+    const state = await waitFor('TLS error state', () => (broker.connection.state.state === 'error' ? broker.connection.state : undefined));
+    expect(state.reason?.code, state.detail).to.equal('tls');
+    expect(user('u1').lastStatus?.text).to.match(/^the broker's certificate was not accepted \(self[- ]signed certificate\): give the CA file that signed it$/);
+    await helper.unload();
+
+    const ok = await loaded({ url: mosquitto.tlsUrl, caFile: mosquitto.caFile }, ['u1']);
+    await waitFor('connected over TLS with the CA file', () => (ok.broker.connection.state.state === 'connected' ? true : undefined));
+    probe = await Probe.open(mosquitto.url);
+    await probe.client.publishAsync(TOPIC, 'over tls', { qos: 1 });
+    await waitFor('message over TLS', () => (ok.user('u1').received.length === 1 ? true : undefined));
+    expect(ok.user('u1').received[0].payload).to.equal('over tls');
+  });
+
+  it('a configuration error is the node error (every problem named), and nothing connects', async () => {
+    const { broker, user } = await loaded({ url: 'http://127.0.0.1:1883', keepalive: -1 }, ['u1']);
+    expect(broker.connection).to.equal(undefined);
+    expect(broker.configError).to.equal(
+      'the broker URL must look like mqtt://host:1883, mqtts://host:8883, ws://host:8080/mqtt or wss://host/mqtt, got "http://127.0.0.1:1883"; keepalive must be a whole number of seconds from 0 to 65535, got -1',
+    );
+    expect((broker as unknown as { error: { args: unknown[][] } }).error.args[0][0]).to.equal(broker.configError);
+    expect(user('u1').lastStatus, 'no connection to show a state of').to.equal(undefined);
+  });
+
+  it('closes within Node-RED\'s close timeout even when the broker never answers', async () => {
+    // a TCP server that accepts and stays silent: the client waits for a CONNACK that never comes
+    const sockets: net.Socket[] = [];
+    let closed = 0;
+    const silent = net.createServer((s) => {
+      sockets.push(s);
+      s.resume();
+      s.on('error', () => undefined);
+      s.on('close', () => closed++);
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (silent.address() as net.AddressInfo).port;
+      const { broker } = await loaded({ url: `mqtt://127.0.0.1:${port}` }, ['u1', 'u2']);
+      await waitFor('a connection at the silent server', () => (sockets.length > 0 ? true : undefined));
+      expect(broker.connection.state.state).to.equal('connecting');
+      const t0 = Date.now();
+      await helper.unload();
+      const ms = Date.now() - t0;
+      expect(ms, 'close time').to.be.below(5000);
+      expect(broker.connection.state.state).to.equal('disconnected');
+      await waitFor('the socket closed by the client', () => (closed === sockets.length ? true : undefined), 3000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => silent.close(() => r()));
+    }
   });
 
   it('broker killed and restarted: reconnects and the subscriptions come back', async () => {

@@ -1,7 +1,8 @@
 /**
  * Debian's mosquitto (/usr/sbin/mosquitto) for the MQTT tests: started on a free port of
  * 127.0.0.1 with a temporary config (listener <port> 127.0.0.1, $SYS every second so a test can
- * count clients), anonymous or with one user in a password file made by `mosquitto_passwd -b`.
+ * count clients), anonymous or with one user in a password file made by `mosquitto_passwd -b`,
+ * optionally a TLS listener with a self-signed certificate (Debian's build has no WebSocket listener).
  * The test that starts one stops it; `kill()` ends it hard (SIGKILL) and `start()` starts it
  * again on the same port.
  */
@@ -10,6 +11,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
+import { selfSigned } from './oci-registry';
 import { freePort } from './red-process';
 
 export const MOSQUITTO_BIN = '/usr/sbin/mosquitto';
@@ -18,11 +20,15 @@ export const MOSQUITTO_PASSWD_BIN = '/usr/bin/mosquitto_passwd';
 export interface MosquittoOptions {
   /** Only this user may connect (allow_anonymous false). */
   user?: { username: string; password: string };
+  /** A second listener with TLS (a self-signed certificate for 127.0.0.1, its PEM in `caFile`) on `tlsPort`. */
+  tls?: boolean;
 }
 
 export class Mosquitto {
   readonly dir: string;
   port = 0;
+  tlsPort = 0;
+  caFile?: string;
   private proc?: ChildProcess;
   private log = '';
 
@@ -34,6 +40,7 @@ export class Mosquitto {
     const m = new Mosquitto(o);
     try {
       m.port = await freePort();
+      if (o.tls) m.tlsPort = await freePort();
       m.writeConfig();
       await m.start();
       return m;
@@ -45,6 +52,11 @@ export class Mosquitto {
 
   get url(): string {
     return `mqtt://127.0.0.1:${this.port}`;
+  }
+
+  /** The TLS listener (option tls). */
+  get tlsUrl(): string {
+    return `mqtts://127.0.0.1:${this.tlsPort}`;
   }
 
   /** What mosquitto wrote (connections, refusals), for assertions and failure messages. */
@@ -64,6 +76,11 @@ export class Mosquitto {
       lines.push('allow_anonymous false', `password_file ${file}`);
     } else {
       lines.push('allow_anonymous true');
+    }
+    if (this.o.tls) {
+      const { cert, key } = selfSigned(this.dir, 'mosquitto', 'IP:127.0.0.1,DNS:localhost');
+      this.caFile = cert;
+      lines.push(`listener ${this.tlsPort} 127.0.0.1`, `certfile ${cert}`, `keyfile ${key}`);
     }
     fs.writeFileSync(path.join(this.dir, 'mosquitto.conf'), `${lines.join('\n')}\n`);
   }
@@ -85,7 +102,7 @@ export class Mosquitto {
       if (this.proc === proc) this.proc = undefined;
     });
     const t0 = Date.now();
-    while (!(await canConnect(this.port))) {
+    while (!(await canConnect(this.port)) || (this.tlsPort && !(await canConnect(this.tlsPort)))) {
       if (exited) throw new Error(`mosquitto exited at start: ${this.log}`);
       if (Date.now() - t0 > 10000) throw new Error(`mosquitto did not listen on 127.0.0.1:${this.port} within 10 s: ${this.log}`);
       await new Promise((r) => setTimeout(r, 50));

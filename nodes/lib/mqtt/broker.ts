@@ -361,7 +361,10 @@ export class MqttBroker extends EventEmitter {
         resolve();
       };
       const timer = setTimeout(() => client.end(true, {}, finish), this.endTimeoutMs);
-      client.end(false, {}, finish);
+      // A clean DISCONNECT when connected. Not connected (connecting to a broker that does not
+      // answer, between attempts), MQTT.js's clean end leaves the socket open until the other
+      // side closes it: destroy it.
+      client.end(!client.connected, {}, finish);
     });
     return this.ending;
   }
