@@ -10,6 +10,8 @@ import { texts } from './lib/node-red/i18n';
 import { refuseInput, settle } from './lib/node-red/node';
 import { resolveUserPath } from './lib/node-red/paths';
 import { Serial } from './lib/node-red/serial';
+import type { BrokerConfigNode } from './lib/mqtt/broker';
+import { parseAnnouncement } from './lib/registry/announce';
 import { ModelPuller, PullError, type PullResult, type RegistryConfig } from './lib/registry/pull';
 import { ModelStore } from './lib/registry/store';
 
@@ -24,6 +26,8 @@ interface PullDef {
   deployOnStart?: boolean;
   keep?: string | number;
   maxMB?: string | number;
+  mqttBroker?: string;
+  mqttTopic?: string;
 }
 
 type Status = { fill: 'green' | 'yellow' | 'red' | 'grey'; shape: 'dot' | 'ring'; text: string };
@@ -39,6 +43,8 @@ export = function (RED: NodeAPI) {
     let pollMs: number;
     let keep: number;
     let maxBytes: number;
+    let broker: BrokerConfigNode | undefined;
+    const topic = String(def.mqttTopic ?? '').trim();
     try {
       if (!registry || typeof registry.settings !== 'function') throw new PullError('noRegistry', {}, 'expected a registry (an mlops-registry config node)');
       const poll = numberField(def, 'pollInterval', { default: 0, min: 0, max: 7 * 86400 });
@@ -46,6 +52,14 @@ export = function (RED: NodeAPI) {
       pollMs = poll * 1000;
       keep = numberField(def, 'keep', { default: 5, min: 1, max: 100, integer: true });
       maxBytes = numberField(def, 'maxMB', { default: 2048, min: 1, max: 65536 }) * 1024 * 1024;
+      if (def.mqttBroker) {
+        // announcements name an OCI manifest (a reference and its digest), never the model itself
+        broker = RED.nodes.getNode(def.mqttBroker) as unknown as BrokerConfigNode | undefined;
+        const kind = registry.settings().kind;
+        if (kind !== 'oci' && kind !== 'layout') throw new PullError('announceKind', { kind }, `MQTT announcements name an OCI manifest digest: expected an OCI registry or layout folder, got a ${kind} registry`);
+        if (!topic) throw new PullError('noTopic', {}, 'expected the MQTT topic to subscribe to for announcements, e.g. models/announce/#');
+        if (!broker?.connection) throw new PullError('noBroker', { reason: broker?.configError ?? '' }, `expected a working MQTT broker config node${broker?.configError ? `: ${broker.configError}` : ''}`);
+      }
     } catch (e) {
       refuseInput(node, tx, e);
       return;
@@ -123,6 +137,36 @@ export = function (RED: NodeAPI) {
         }, pollMs)
       : undefined;
 
+    // An announcement ("model X v7 released") pulls the manifest it names, when it is for this repository.
+    const connection = broker?.connection;
+    if (connection) {
+      connection.register(node);
+      connection.subscribe(
+        topic,
+        1,
+        (_topic, payload) => {
+          let a;
+          try {
+            a = parseAnnouncement(payload, { repository: String(def.model ?? '').trim() });
+          } catch (e) {
+            node.warn(t('errors.announcement', { reason: tx.errorText(e) }));
+            return;
+          }
+          if (a.ignored) return;
+          const digest = a.digest;
+          serial.run(() =>
+            ready
+              .then((p) => pull(p, digest, false, (m) => node.send(m)))
+              .catch((e) => {
+                node.error(t('errors.announced', { reason: tx.errorText(e) }));
+                failed(e);
+              }),
+          );
+        },
+        node,
+      );
+    }
+
     node.on('input', (msg: NodeMessageInFlow, send: (m: NodeMessageInFlow) => void, done: (err?: Error) => void) => {
       const m = msg as NodeMessageInFlow & { version?: unknown; rollback?: unknown };
       serial.run(
@@ -148,7 +192,12 @@ export = function (RED: NodeAPI) {
     node.on('close', (_removed: boolean, done: () => void) => {
       closed = true;
       if (timer) clearInterval(timer);
-      ready.then((p) => p.close(), () => undefined).then(() => done());
+      if (connection) connection.unsubscribe(topic, node);
+      ready
+        .then((p) => p.close(), () => undefined)
+        .then(() => (connection ? connection.deregister(node) : undefined))
+        .catch(() => undefined)
+        .then(() => done());
     });
   }
 

@@ -16,6 +16,10 @@ import { helper, stopHelper, tmpDir, waitFor } from '../support/red';
 import registryNode = require('../../nodes/mlops-registry');
 import pullNode = require('../../nodes/mlops-registry-pull');
 import inferNode = require('../../nodes/mlops-onnx-infer');
+import brokerNode = require('../../nodes/mlops-mqtt-broker');
+import * as mqtt from 'mqtt';
+import { formatAnnouncement } from '../../nodes/lib/registry/announce';
+import { Mosquitto } from '../support/mosquitto';
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const catchNode = require('@node-red/nodes/core/common/25-catch.js');
 
@@ -45,8 +49,9 @@ describe('mlops-registry-pull node (layout folder, real models and signatures)',
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  async function load(pull: Record<string, unknown>, registry: Record<string, unknown> = {}) {
+  async function load(pull: Record<string, unknown>, registry: Record<string, unknown> = {}, extra: Array<{ id: string; type: string } & Record<string, unknown>> = []) {
     const flow = [
+      ...extra,
       { id: 'reg', type: 'mlops-registry', kind: 'layout', location: '', publicKey: '', ...registry },
       { id: 'pull', type: 'mlops-registry-pull', registry: 'reg', model: REPO, version: 'latest', pollInterval: 0, deployOnStart: true, keep: 5, maxMB: 100, wires: [['out', 'infer']], ...pull },
       { id: 'infer', type: 'mlops-onnx-infer', modelPath: '', output: 'score', wires: [['scored']] },
@@ -55,7 +60,7 @@ describe('mlops-registry-pull node (layout folder, real models and signatures)',
       { id: 'c', type: 'catch', scope: null, uncaught: false, wires: [['caught']] },
       { id: 'caught', type: 'helper' },
     ];
-    await helper.load([registryNode, pullNode, inferNode, catchNode], flow);
+    await helper.load([registryNode, pullNode, inferNode, catchNode, brokerNode], flow);
     const got: any[] = [];
     const errs: any[] = [];
     const scored: any[] = [];
@@ -121,6 +126,32 @@ describe('mlops-registry-pull node (layout folder, real models and signatures)',
     f.n.receive({});
     await waitFor('the failed pull', () => f.errs[1]);
     expect(f.got).to.have.length(2);
+  });
+
+  it('an MQTT announcement (reference and digest, never the model) pulls the manifest it names; others are ignored', async () => {
+    const broker = await Mosquitto.start();
+    const client = await mqtt.connectAsync(broker.url, { clientId: `announcer-${process.pid}` });
+    try {
+      const { n, got, errs } = await load({ version: '1.0.0', mqttBroker: 'b', mqttTopic: 'models/announce/#', deployOnStart: false }, {}, [
+        { id: 'b', type: 'mlops-mqtt-broker', name: 'central', url: broker.url, clientId: '', caFile: '', keepalive: 60, cleanSession: true },
+      ]);
+      await waitFor('subscribed', () => n.status.args.find((a) => /ready/.test(a[0].text ?? '')));
+      await new Promise((r) => setTimeout(r, 500)); // the subscription reaches the broker
+      // for another repository: ignored; not JSON: ignored with a warning; ours: pulled
+      await client.publishAsync('models/announce/other', formatAnnouncement({ repository: 'models/other', reference: '2.0.0', digest: digests['1.0.0'] }));
+      await client.publishAsync('models/announce/bad', 'not json');
+      await client.publishAsync('models/announce/bearing', formatAnnouncement({ repository: REPO, reference: '1.1.0', digest: digests['1.1.0'] }));
+      const m = await waitFor('the announced model', () => got[0]);
+      expect(m.registry).to.deep.include({ reference: `${REPO}@${digests['1.1.0']}`, digest: digests['1.1.0'], source: 'layout' });
+      expect(m.model.version).to.equal('1.1.0');
+      expect(got).to.have.length(1);
+      expect(errs).to.deep.equal([]);
+      expect((n as any).warn.args.some((a: any[]) => /announcement was ignored/.test(String(a[0])))).to.equal(true);
+    } finally {
+      await client.endAsync();
+      await helper.unload(); // the flow's broker client ends before the broker does
+      await broker.stop();
+    }
   });
 
   it('a bad configuration refuses every message, saying why', async () => {
