@@ -28,6 +28,8 @@ const FW = catalog('feature-window').label;
 const ONNX = catalog('onnx-infer').label;
 const DRIFT = catalog('drift-detect').label;
 const READ = catalog('opcua-read').label;
+const PULL = catalog('registry-pull').label;
+const REG = catalog('registry').label;
 const NAME = 'Name'; // node-red:common.label.name
 // The editor asks the internet for nothing of ours; this machine may have no internet.
 const EDITOR_NOISE = /net::ERR_|Failed to load resource/;
@@ -99,6 +101,25 @@ const driftRows = (mode: 'window' | 'stream', source: 'model' | 'learn' | 'file'
 const readRows = (mode: 'subscribe' | 'read') => [
   READ.endpoint, READ.mode, READ.channels, '#mlops-opcua-browse-button',
   ...(mode === 'subscribe' ? [READ.samplingInterval, READ.publishingInterval, READ.queueSize, READ.deadband] : []), READ.topic, NAME,
+];
+
+// registry pull: what a registry of each kind shows in its own dialog and in the pull node's
+type Kind = 'layout' | 'oci' | 'mlflow' | 'url';
+const registryRows = (kind: Kind) => [
+  REG.kind,
+  ...{
+    layout: [REG.location_layout, REG.publicKey],
+    oci: [REG.location_oci, REG.caFile, REG.allowHttp, REG.username, REG.password, REG.publicKey],
+    mlflow: [REG.location_mlflow, REG.caFile, REG.username, REG.password, REG.token],
+    url: [REG.caFile],
+  }[kind],
+  NAME,
+];
+const pullRows = (kind: Kind | 'none', broker = false) => [
+  PULL.registry,
+  PULL[`model_${kind === 'none' ? 'oci' : kind}`],
+  ...(kind === 'url' ? [PULL.sha256] : [PULL.version]),
+  PULL.pollInterval, PULL.mqttBroker, ...(broker ? [PULL.mqttTopic] : []), PULL.deployOnStart, PULL.keep, NAME,
 ];
 
 for (const rt of runtimes()) {
@@ -431,6 +452,112 @@ for (const rt of runtimes()) {
         await closeDialog(page, 'cancel', true);
         await closeDialog(page, 'cancel');
       }
+      noPageErrors();
+    });
+
+    it('registry pull: the rows of each registry kind, in the registry dialog and the pull dialog; bad values say why', async () => {
+      const V = catalog('registry-pull').validate;
+      const RV = catalog('registry').validate;
+      const id = await dragFromPalette(page, 'mlops-registry-pull', { x: 1100, y: 500 });
+      await openNode(page, id, '#node-input-model');
+      expect(await visibleRows(page, NODE_FORM), 'no registry yet').to.deep.equal(pullRows('none'));
+      // no registry: a fresh node asks for its model, whatever the kind
+      await enter(page, '#node-input-model', '');
+      expect(await hoverMessage(page, '#node-input-model')).to.equal(V.model_oci);
+      await enter(page, '#node-input-pollInterval', '5');
+      expect(await hoverMessage(page, '#node-input-pollInterval')).to.equal(V.pollInterval);
+      await enter(page, '#node-input-pollInterval', 'often');
+      expect(await hoverMessage(page, '#node-input-pollInterval')).to.equal(common.number);
+      for (const ok of ['0', '10', '3600']) {
+        await enter(page, '#node-input-pollInterval', ok);
+        expect(await hoverMessage(page, '#node-input-pollInterval'), ok).to.equal('(not marked invalid)');
+      }
+      await enter(page, '#node-input-keep', '0');
+      expect(await hoverMessage(page, '#node-input-keep')).to.equal(fill(common.range, { min: 1, max: 100 }));
+      await enter(page, '#node-input-keep', '5');
+      await enter(page, '#node-input-maxMB', '1.5');
+      expect(await hoverMessage(page, '#node-input-maxMB')).to.equal(common.integer);
+      await enter(page, '#node-input-maxMB', '2048');
+      // each kind: a fresh registry first, then the same one edited
+      let first = true;
+      for (const kind of ['url', 'oci', 'mlflow', 'layout'] as const) {
+        await page.locator(first ? '#node-input-btn-registry-add' : '#node-input-btn-registry-edit').click();
+        await page.waitForSelector('#node-config-input-kind');
+        await page.waitForTimeout(300);
+        for (const k of ['layout', 'oci', 'mlflow', 'url'] as const) {
+          await page.selectOption('#node-config-input-kind', k);
+          expect(await visibleRows(page, CONFIG_FORM), `registry dialog: ${k}`).to.deep.equal(registryRows(k));
+        }
+        if (first) {
+          // the registry's own validators, on what its dialog holds
+          await page.selectOption('#node-config-input-kind', 'oci');
+          await enter(page, '#node-config-input-location', '');
+          expect(await hoverMessage(page, '#node-config-input-location')).to.equal(RV.required_oci);
+          await enter(page, '#node-config-input-location', 'registry.example.com');
+          expect(await hoverMessage(page, '#node-config-input-location')).to.equal(fill(RV.url, { example: 'https://registry.example.com' }));
+          await enter(page, '#node-config-input-location', 'http://registry.example.com:5000');
+          expect(await hoverMessage(page, '#node-config-input-location')).to.equal(fill(RV.plainHttp, { host: 'registry.example.com:5000' }));
+          await page.locator('#node-config-input-allowHttp').check();
+          expect(await hoverMessage(page, '#node-config-input-location'), 'http allowed').to.equal('(not marked invalid)');
+          await page.locator('#node-config-input-allowHttp').uncheck();
+          await enter(page, '#node-config-input-location', 'http://127.0.0.1:5000');
+          expect(await hoverMessage(page, '#node-config-input-location'), 'http to this machine').to.equal('(not marked invalid)');
+          await enter(page, '#node-config-input-publicKey', 'cosign.pub');
+          expect(await hoverMessage(page, '#node-config-input-publicKey')).to.equal(RV.publicKey);
+          await enter(page, '#node-config-input-publicKey', '-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nabc\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----');
+          expect(await hoverMessage(page, '#node-config-input-publicKey')).to.equal(RV.privateKey);
+          await enter(page, '#node-config-input-publicKey', '-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n');
+          expect(await hoverMessage(page, '#node-config-input-publicKey'), 'a PEM public key').to.equal('(not marked invalid)');
+          // a layout folder may stay empty (mlops-models/layout); an MLflow server may not
+          await page.selectOption('#node-config-input-kind', 'layout');
+          expect(await hoverMessage(page, '#node-config-input-location'), 'a URL as layout folder').to.equal(RV.folder);
+          await enter(page, '#node-config-input-location', '');
+          expect(await hoverMessage(page, '#node-config-input-location'), 'empty layout folder').to.equal('(not marked invalid)');
+          await page.selectOption('#node-config-input-kind', 'mlflow');
+          expect(await hoverMessage(page, '#node-config-input-location')).to.equal(RV.required_mlflow);
+        }
+        await page.selectOption('#node-config-input-kind', kind);
+        if (kind !== 'url') await enter(page, '#node-config-input-location', { oci: 'http://127.0.0.1:5000', mlflow: 'https://mlflow.example.com', layout: '' }[kind]);
+        await closeDialog(page, 'ok', true);
+        await page.waitForTimeout(300);
+        // back in the pull dialog: its rows follow the registry's kind
+        expect(await visibleRows(page, NODE_FORM), `pull dialog: ${kind} registry`).to.deep.equal(pullRows(kind));
+        if (kind === 'url') {
+          await enter(page, '#node-input-model', 'https://models.example.com/m.onnx');
+          await enter(page, '#node-input-sha256', '');
+          expect(await hoverMessage(page, '#node-input-sha256')).to.equal(V.sha256Required);
+          await enter(page, '#node-input-sha256', 'abc123');
+          expect(await hoverMessage(page, '#node-input-sha256')).to.equal(V.sha256);
+          await enter(page, '#node-input-sha256', `sha256:${'a'.repeat(63)}`);
+          expect(await hoverMessage(page, '#node-input-sha256')).to.equal(V.sha256);
+          await enter(page, '#node-input-sha256', `sha256:${'ab'.repeat(32)}`);
+          expect(await hoverMessage(page, '#node-input-sha256'), 'a digest').to.equal('(not marked invalid)');
+          await enter(page, '#node-input-sha256', 'bad');
+        } else {
+          // the sha256 (still bad) is hidden and no longer checked
+          expect(await page.locator('#node-input-sha256').evaluate((e) => e.classList.contains('input-error')), `sha256 with a ${kind} registry`).to.equal(false);
+        }
+        if (kind === 'oci') {
+          await enter(page, '#node-input-model', 'Models/Bearing');
+          expect(await hoverMessage(page, '#node-input-model')).to.equal(fill(V.repository, { value: 'Models/Bearing' }));
+          await enter(page, '#node-input-model', 'models/bearing-fault');
+          await enter(page, '#node-input-version', '@champion');
+          expect(await hoverMessage(page, '#node-input-version')).to.equal(fill(V.alias, { value: '@champion' }));
+        }
+        if (kind === 'mlflow') {
+          // the alias that an OCI registry refused is MLflow's way
+          expect(await hoverMessage(page, '#node-input-version'), '@champion with MLflow').to.equal('(not marked invalid)');
+          await enter(page, '#node-input-version', '^1.2');
+          expect(await hoverMessage(page, '#node-input-version')).to.equal(fill(V.mlflowVersion, { value: '^1.2' }));
+          await enter(page, '#node-input-version', 'latest');
+        }
+        first = false;
+      }
+      await shot('registry-pull');
+      await enter(page, '#node-input-model', 'models/bearing-fault');
+      await closeDialog(page, 'ok');
+      const n = await nodeState(page, id);
+      expect(n!.valid, n!.errors.join('; ')).to.equal(true);
       noPageErrors();
     });
   });
