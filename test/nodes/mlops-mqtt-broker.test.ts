@@ -15,7 +15,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type { NodeAPI } from 'node-red';
 import { helper, sleep, stopHelper, waitFor } from '../support/red';
 import { Mosquitto } from '../support/mosquitto';
-import type { BrokerConfigNode, BrokerStateInfo, MqttBroker } from '../../nodes/lib/mqtt/broker';
+import { MqttBroker as MqttBrokerClass, checkTopic, defaultClientId, topicMatches, validateBrokerOptions, type BrokerConfigNode, type BrokerStateInfo, type MqttBroker } from '../../nodes/lib/mqtt/broker';
 import brokerNode = require('../../nodes/mlops-mqtt-broker');
 
 const TOPIC = 'mlops/announce/bearing-fault';
@@ -152,6 +152,34 @@ describe('mlops-mqtt-broker (Node-RED, real mosquitto)', function () {
     expect(await probe.others(0), 'the client left the broker').to.equal(0);
   });
 
+  it('a retained announcement reaches each user once: also a user that joins later, without a second copy for the others', async () => {
+    mosquitto = await Mosquitto.start();
+    probe = await Probe.open(mosquitto.url);
+    await probe.client.publishAsync(TOPIC, 'retained v7', { qos: 1, retain: true });
+    const { broker, user } = await loaded({ url: mosquitto.url }, ['u1']);
+    const c = broker.connection;
+    await waitFor('u1 got the retained message', () => (user('u1').received.length === 1 ? true : undefined));
+    // a second node subscribes the same filter while connected
+    const late = { received: [] as string[] };
+    const early = { received: [] as string[] };
+    c.register(late);
+    c.subscribe(TOPIC, 1, (_t, p) => late.received.push(p.toString()), late);
+    await waitFor('the late user got the retained message', () => (late.received.length === 1 ? true : undefined));
+    c.register(early); // a third joins on another filter matching the topic
+    c.subscribe('mlops/announce/+', 0, (_t, p) => early.received.push(p.toString()), early);
+    await waitFor('the wildcard user got the retained message', () => (early.received.length === 1 ? true : undefined));
+    await probe.client.publishAsync(TOPIC, 'live v8', { qos: 1 });
+    await waitFor('everyone got the live message', () => (user('u1').received.length === 2 && late.received.length === 2 && early.received.length === 2 ? true : undefined));
+    await sleep(200);
+    expect(user('u1').received.map((m) => m.payload), 'u1: no second copy of the retained message').to.deep.equal(['retained v7', 'live v8']);
+    expect(late.received).to.deep.equal(['retained v7', 'live v8']);
+    expect(early.received).to.deep.equal(['retained v7', 'live v8']);
+    expect(c.subscribed()).to.deep.equal({ [TOPIC]: 2, 'mlops/announce/+': 1 });
+    await c.deregister(late);
+    await c.deregister(early);
+    await probe.client.publishAsync(TOPIC, '', { qos: 1, retain: true }); // clears the retained message
+  });
+
   it('20 redeploys leave no client behind (one connection at the broker, each ended cleanly)', async () => {
     mosquitto = await Mosquitto.start();
     probe = await Probe.open(mosquitto.url);
@@ -277,5 +305,52 @@ describe('mlops-mqtt-broker (Node-RED, real mosquitto)', function () {
     // and the broker connection publishes again
     await c.publish('mlops/out', 'hello', { qos: 1 });
     expect(await probe.others(1)).to.equal(1);
+  });
+});
+
+describe('mqtt broker lib: topics, options, client id', () => {
+  it('matches topic filters as MQTT does', () => {
+    const cases: Array<[string, string, boolean]> = [
+      ['a/b', 'a/b', true],
+      ['a/+', 'a/b', true],
+      ['a/+', 'a/b/c', false],
+      ['a/#', 'a', true],
+      ['a/#', 'a/b/c', true],
+      ['#', 'a/b', true],
+      ['#', '$SYS/broker/clients/connected', false],
+      ['+/b', '$SYS/b', false],
+      ['$SYS/#', '$SYS/broker/clients/connected', true],
+      ['$share/group/a/+', 'a/b', true],
+      ['a/+/c', 'a//c', true],
+      ['a/b', 'a/b/', false],
+    ];
+    for (const [filter, topic, want] of cases) expect(topicMatches(filter, topic), `${filter} ~ ${topic}`).to.equal(want);
+  });
+
+  it('checks filters and topics, saying what was expected', () => {
+    expect(checkTopic('a/+/#', true)).to.equal('a/+/#');
+    for (const bad of ['', 'a/#/b', 'a/b#', 'a/b+', 7]) expect(() => checkTopic(bad, true), String(bad)).to.throw(/^expected a topic filter/);
+    for (const bad of ['', 'a/+', 'a/#']) expect(() => checkTopic(bad, false), bad).to.throw(/^expected a topic to publish to \(not empty, no "\+" or "#"\)/);
+  });
+
+  it('validates the options: every problem named', () => {
+    expect(validateBrokerOptions({ url: 'mqtt://127.0.0.1:1883' })).to.deep.equal([]);
+    for (const url of ['mqtts://broker.example:8883', 'ws://[::1]:8080/mqtt', 'wss://broker.example/mqtt']) expect(validateBrokerOptions({ url }), url).to.deep.equal([]);
+    const codes = (o: Parameters<typeof validateBrokerOptions>[0]) => validateBrokerOptions(o).map((e) => e.code);
+    expect(codes({ url: 'tcp://host:1883' })).to.deep.equal(['badUrl']);
+    expect(codes({ url: 'mqtt://host:70000' })).to.deep.equal(['badUrl']);
+    expect(codes({ url: 'mqtt://user:pw@host:1883' })).to.deep.equal(['badUrl']);
+    expect(codes({ url: 'mqtt://host', keepalive: 1.5, password: 'x', caFile: '/ca.pem' })).to.deep.equal(['badKeepalive', 'noUsername', 'caWithoutTls']);
+    expect(() => new MqttBrokerClass({ url: 'mqtts://127.0.0.1:8883', caFile: '/nonexistent/ca.pem' })).to.throw(/^cannot read the CA file \/nonexistent\/ca\.pem: ENOENT/);
+  });
+
+  it('makes a stable default client id per host and node, within MQTT 3.1.1\'s 23 characters', () => {
+    const id = defaultClientId('a1b2c3d4e5f60718', 'gateway-17');
+    expect(id).to.match(/^mlops-[0-9a-f]{16}$/);
+    expect(id.length).to.be.at.most(23);
+    expect(defaultClientId('a1b2c3d4e5f60718', 'gateway-17')).to.equal(id);
+    expect(defaultClientId('a1b2c3d4e5f60718', 'gateway-18'), 'another gateway of the fleet, same flow').to.not.equal(id);
+    expect(defaultClientId('a1b2c3d4e5f60719', 'gateway-17')).to.not.equal(id);
+    expect(new MqttBrokerClass({ url: 'mqtt://127.0.0.1:1883', clientId: 'line-3-pull' }).clientId).to.equal('line-3-pull');
   });
 });

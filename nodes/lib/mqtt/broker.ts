@@ -166,7 +166,12 @@ export function connectionError(err: Error & { code?: unknown }): BrokerError {
 interface Subscription {
   qos: QoS;
   handler: MessageHandler;
+  /** Topic -> sha1 of the last payload this owner got on it: a retained copy of it is not delivered again. */
+  last: Map<string, string>;
 }
+
+/** Topics remembered per owner and filter for the retained-message check (oldest forgotten first). */
+const LAST_SEEN_MAX = 1024;
 
 export class MqttBroker extends EventEmitter {
   readonly url: string;
@@ -253,15 +258,21 @@ export class MqttBroker extends EventEmitter {
   /**
    * Adds `owner`'s handler for a topic filter (replacing its previous handler for the same
    * filter); the broker is asked once per filter, with the highest QoS its owners want.
+   *
+   * Retained messages: an owner joining a filter others subscribed already gets them too (the
+   * filter is subscribed again, so the broker sends them again), and an owner never gets a
+   * retained message identical to the last message it got on that topic (the copies a later
+   * owner or a reconnection brings): an announcement retained on the broker arrives once per node.
    */
   subscribe(topic: string, qos: QoS, handler: MessageHandler, owner: object): void {
     checkTopic(topic, true);
     checkQos(qos);
     let owners = this.subscriptions.get(topic);
+    const isNew = !owners?.has(owner);
     const before = owners ? maxQos(owners) : -1;
     if (!owners) this.subscriptions.set(topic, (owners = new Map()));
-    owners.set(owner, { qos, handler });
-    if (maxQos(owners) !== before && this.client?.connected) this.client.subscribe(topic, { qos: maxQos(owners) }, (err) => err && this.failed(err));
+    owners.set(owner, { qos, handler, last: owners.get(owner)?.last ?? new Map() });
+    if ((isNew || maxQos(owners) !== before) && this.client?.connected) this.client.subscribe(topic, { qos: maxQos(owners) }, (err) => err && this.failed(err));
   }
 
   /** Removes only `owner`'s handler for the filter; the broker subscription ends with the last one. */
@@ -325,9 +336,14 @@ export class MqttBroker extends EventEmitter {
   }
 
   private dispatch(topic: string, payload: Buffer, packet: IPublishPacket): void {
+    const hash = createHash('sha1').update(payload).digest('base64');
     for (const [filter, owners] of this.subscriptions) {
       if (!topicMatches(filter, topic)) continue;
       for (const s of [...owners.values()]) {
+        if (packet.retain && s.last.get(topic) === hash) continue;
+        s.last.delete(topic);
+        s.last.set(topic, hash);
+        if (s.last.size > LAST_SEEN_MAX) s.last.delete(s.last.keys().next().value as string);
         try {
           s.handler(topic, payload, packet);
         } catch (e) {
