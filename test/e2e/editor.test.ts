@@ -487,6 +487,7 @@ for (const rt of runtimes()) {
         for (const k of ['layout', 'oci', 'mlflow', 'url'] as const) {
           await page.selectOption('#node-config-input-kind', k);
           expect(await visibleRows(page, CONFIG_FORM), `registry dialog: ${k}`).to.deep.equal(registryRows(k));
+          if (first) await shot(`registry-${k}`);
         }
         if (first) {
           // the registry's own validators, on what its dialog holds
