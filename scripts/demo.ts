@@ -12,8 +12,12 @@
  * DEMO_NODE and DEMO_NODE_RED run another Node.js binary and Node-RED (red.js), e.g. Node-RED 5 on Node 24.
  */
 import { spawn } from 'child_process';
+import { generateKeyPairSync } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
+import { signManifest } from '../nodes/lib/registry/cosign';
+import { LayoutFolder } from '../nodes/lib/registry/layout';
+import { pushModelFile } from './registry-push';
 import { startSimulator } from './simulator/server';
 
 const root = path.resolve(__dirname, '..');
@@ -45,6 +49,22 @@ function prepareUserDir(serverPki: string): void {
   fs.copyFileSync(path.join(serverPki, 'own', 'certs', 'certificate.pem'), path.join(trusted, 'machine-simulator.pem'));
 }
 
+/**
+ * The model registry of the demo: an OCI image-layout folder in the user directory, filled afresh
+ * with the demo model as models/bearing-fault:1.0.0 and signed in cosign's format with a key made
+ * for this run; returns the public key, which the flow's registry node checks signatures with.
+ */
+async function publishModel(): Promise<string> {
+  const dir = path.join(userDir, 'mlops-models', 'layout');
+  fs.rmSync(dir, { recursive: true, force: true });
+  const layout = await LayoutFolder.create(dir);
+  const { digest } = await pushModelFile(layout, path.join(project, 'models', 'bearing-fault.onnx'), 'models/bearing-fault:1.0.0');
+  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  await signManifest(layout, 'models/bearing-fault', digest, key.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), { source: layout });
+  console.log(`[demo] model registry ${path.relative(root, dir)}: models/bearing-fault:1.0.0 (${digest.slice(0, 19)}…), signed with a key made for this run`);
+  return key.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+}
+
 async function main(): Promise<void> {
   const serverPki = path.join(userDir, 'simulator-pki');
   const sim = await startSimulator({
@@ -61,13 +81,14 @@ async function main(): Promise<void> {
   });
   console.log(`[demo] machine simulator on ${sim.endpointUrl} (${timeScale}x real time)`);
   prepareUserDir(serverPki);
+  const publicKey = await publishModel();
 
   const red = spawn(
     process.env.DEMO_NODE ?? process.execPath,
     [process.env.DEMO_NODE_RED ?? require.resolve('node-red/red.js'), '--settings', path.join(project, 'settings.js'), '--userDir', userDir],
     {
       stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, MLOPS_DEMO_PORT: String(editorPort), MLOPS_OPCUA_ENDPOINT: sim.endpointUrl },
+      env: { ...process.env, MLOPS_DEMO_PORT: String(editorPort), MLOPS_OPCUA_ENDPOINT: sim.endpointUrl, MLOPS_MODEL_PUBLIC_KEY: publicKey },
     },
   );
   console.log(`[demo] Node-RED editor on http://127.0.0.1:${editorPort}/ — Ctrl-C stops the demo`);

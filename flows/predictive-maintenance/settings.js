@@ -6,6 +6,8 @@
  * Environment:
  *   MLOPS_OPCUA_ENDPOINT  the machine's OPC UA endpoint (default: the simulator on 127.0.0.1:4840)
  *   MLOPS_DEMO_PORT       editor/admin port (default 1880)
+ *   MLOPS_MODEL_PUBLIC_KEY  the cosign public key (PEM) models must be signed with (npm start makes one
+ *                         per run; unset: the registry node checks no signatures and says so)
  *   MLOPS_HOST            address the editor listens on (default 127.0.0.1: reach it via an SSH tunnel,
  *                         or set adminAuth below before opening it to the network)
  *   NODE_RED_CREDENTIAL_SECRET  key that encrypts flows_cred.json (set it on a real gateway)

@@ -5,6 +5,7 @@
  * nodes, their help and their German texts; Ctrl-C stops everything.
  */
 import { expect } from 'chai';
+import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { CHROMIUM, launchChromium, watchErrors } from '../support/browser';
@@ -60,6 +61,14 @@ for (const rt of runtimes()) {
       expect(Number(line[2])).to.be.within(0, 1);
       expect(line[3]).to.equal('bearing-fault 1.0.0');
       expect(out()).to.not.match(/\[error\]/);
+    });
+
+    it('deploys the model through the registry: pulled from the layout folder npm start fills, its signature verified with the run\'s key', async () => {
+      const line = await waitFor('a printed model', () => out().match(/model bearing-fault 1\.0\.0 (sha256:[0-9a-f]{12})… from models\/bearing-fault:1\.0\.0 \(layout\): signature verified \(key sha256:[0-9a-f]{12}…\)/) ?? undefined, 60000, 200);
+      const file = fs.readFileSync(path.join(root, 'flows', 'predictive-maintenance', 'models', 'bearing-fault.onnx'));
+      expect(line[1]).to.equal('sha256:' + createHash('sha256').update(file).digest('hex').slice(0, 12));
+      // onnx infer switched to it
+      await waitFor('the switch', () => (/switched from bearing-fault 1\.0\.0 to bearing-fault 1\.0\.0/.test(out()) ? true : undefined), 30000, 200);
     });
 
     it('prints the drift state against the model\'s own reference: drift [domain] when the operating condition leaves the model\'s training domain', async () => {
