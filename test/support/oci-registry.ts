@@ -26,13 +26,23 @@ export interface RegistryOptions {
   tls?: boolean;
 }
 
+/**
+ * The environment for an openssl child: node-opcua-pki sets process.env.OPENSSL_CONF in-process
+ * (to the text "undefined" when it has no configuration file), which every later openssl of the
+ * test process would try to read.
+ */
+export function opensslEnv(): NodeJS.ProcessEnv {
+  const { OPENSSL_CONF, ...env } = process.env;
+  return OPENSSL_CONF && fs.existsSync(OPENSSL_CONF) ? process.env : env;
+}
+
 /** A self-signed certificate and key made with openssl (P-256). */
 export function selfSigned(dir: string, name: string, san?: string): { cert: string; key: string } {
   const cert = path.join(dir, `${name}.crt`);
   const key = path.join(dir, `${name}.key`);
   const args = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${name}`];
   if (san) args.push('-addext', `subjectAltName=${san}`);
-  const r = spawnSync('openssl', args, { encoding: 'utf8' });
+  const r = spawnSync('openssl', args, { encoding: 'utf8', env: opensslEnv() });
   if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
   return { cert, key };
 }

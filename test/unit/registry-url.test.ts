@@ -5,7 +5,6 @@
  * verified unless the CA file is given, a size bound.
  */
 import { expect } from 'chai';
-import { execFileSync } from 'child_process';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as http from 'http';
@@ -14,6 +13,7 @@ import { AddressInfo } from 'net';
 import * as path from 'path';
 import { httpGet } from '../../nodes/lib/registry/http';
 import { ModelStore } from '../../nodes/lib/registry/store';
+import { selfSigned } from '../support/oci-registry';
 import { expectedDigest, pullUrl } from '../../nodes/lib/registry/url';
 import { tmpDir } from '../support/red';
 
@@ -145,11 +145,13 @@ describe('registry: a model from a plain URL', () => {
   describe('over https', () => {
     let pki: string;
     let tls: { key: Buffer; cert: Buffer };
+    let certFile: string;
     before(function () {
       this.timeout(20000);
       pki = tmpDir('url-tls');
-      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(pki, 'key.pem'), '-out', path.join(pki, 'cert.pem')], { stdio: 'ignore' });
-      tls = { key: fs.readFileSync(path.join(pki, 'key.pem')), cert: fs.readFileSync(path.join(pki, 'cert.pem')) };
+      const made = selfSigned(pki, '127.0.0.1', 'IP:127.0.0.1');
+      certFile = made.cert;
+      tls = { key: fs.readFileSync(made.key), cert: fs.readFileSync(made.cert) };
     });
     after(() => fs.rmSync(pki, { recursive: true, force: true }));
 
@@ -158,7 +160,7 @@ describe('registry: a model from a plain URL', () => {
       const e = await rejection(pullUrl({ url: `${base}/model.onnx`, sha256: sha(model) }, store));
       expect(e.code).to.equal('network');
       expect(e.message).to.match(/self-signed certificate/);
-      const r = await pullUrl({ url: `${base}/model.onnx`, sha256: sha(model), caFile: path.join(pki, 'cert.pem') }, store);
+      const r = await pullUrl({ url: `${base}/model.onnx`, sha256: sha(model), caFile: certFile }, store);
       expect(r.digest).to.equal(sha(model));
     });
 
@@ -168,7 +170,7 @@ describe('registry: a model from a plain URL', () => {
         hits.push(`tls ${req.url}`);
         res.writeHead(302, { location: `${plain}/model.onnx` }).end();
       }, tls);
-      const e = await rejection(pullUrl({ url: `${secure}/model.onnx`, sha256: sha(model), caFile: path.join(pki, 'cert.pem') }, store));
+      const e = await rejection(pullUrl({ url: `${secure}/model.onnx`, sha256: sha(model), caFile: certFile }, store));
       expect(e.code).to.equal('downgrade');
       expect(e.message).to.equal(`${secure}/model.onnx redirected to ${plain}/model.onnx: refused, a redirect from https may only go to https`);
       expect(hits).to.deep.equal(['tls /model.onnx']); // the http server was never asked
