@@ -5,6 +5,7 @@
  *   npx tsx scripts/registry-push.ts model.onnx --layout dir models/bearing-fault:1.2.0
  *   REGISTRY_USERNAME=u REGISTRY_PASSWORD=p npx tsx scripts/registry-push.ts model.onnx \
  *     --registry https://registry.example.com [--ca-file ca.pem] [--allow-http] models/bearing-fault:1.2.0
+ *   ... --key signing-key.pem    also signs it in cosign's key-based format (sha256-<hex>.sig)
  *
  * Name and version default to the model's own metadata (this package's models carry them), else
  * the file's base name and the tag; its metrics become manifest annotations `mlops.metric.<name>`.
@@ -19,7 +20,8 @@ import { pushModelPack } from '../nodes/lib/registry/artifact';
 import { DistributionClient } from '../nodes/lib/registry/distribution';
 import { LayoutFolder } from '../nodes/lib/registry/layout';
 import { parseReference } from '../nodes/lib/registry/reference';
-import type { ArtifactSink } from '../nodes/lib/registry/source';
+import { signManifest } from '../nodes/lib/registry/cosign';
+import type { ArtifactSink, ArtifactSource } from '../nodes/lib/registry/source';
 
 export interface PushFileOptions {
   name?: string;
@@ -41,7 +43,7 @@ export async function pushModelFile(sink: ArtifactSink, file: string, ref: strin
   return { digest, repository, tag, name, version };
 }
 
-const USAGE = 'usage: registry-push.ts <model.onnx> (--layout <dir> | --registry <url> [--ca-file <pem>] [--allow-http]) <repo:tag> [--name n] [--version v] [--description d] [--annotation key=value ...]';
+const USAGE = 'usage: registry-push.ts <model.onnx> (--layout <dir> | --registry <url> [--ca-file <pem>] [--allow-http]) <repo:tag> [--key <private key PEM>] [--name n] [--version v] [--description d] [--annotation key=value ...]';
 
 export async function main(argv: string[]): Promise<string> {
   const positional: string[] = [];
@@ -57,17 +59,25 @@ export async function main(argv: string[]): Promise<string> {
         const eq = v.indexOf('=');
         if (eq <= 0) throw new Error(`--annotation expects key=value, got ${JSON.stringify(v)}`);
         annotations[v.slice(0, eq)] = v.slice(eq + 1);
-      } else if (['--layout', '--registry', '--ca-file', '--name', '--version', '--description'].includes(a)) opt[a.slice(2)] = v;
+      } else if (['--layout', '--registry', '--ca-file', '--key', '--name', '--version', '--description'].includes(a)) opt[a.slice(2)] = v;
       else throw new Error(`unknown option ${a}\n${USAGE}`);
     } else positional.push(a);
   }
   if (positional.length !== 2 || !!opt.layout === !!opt.registry) throw new Error(USAGE);
   const [file, ref] = positional;
-  const sink: ArtifactSink = opt.layout
+  const target: ArtifactSink & ArtifactSource & { close?: () => void } = opt.layout
     ? await LayoutFolder.create(opt.layout)
     : new DistributionClient({ url: opt.registry, username: process.env.REGISTRY_USERNAME, password: process.env.REGISTRY_PASSWORD, caFile: opt['ca-file'], allowHttp: opt['allow-http'] === 'true' });
-  const r = await pushModelFile(sink, file, ref, { name: opt.name, version: opt.version, description: opt.description, annotations });
-  return `${r.repository}:${r.tag} ${r.digest} (${r.name} ${r.version})`;
+  try {
+    const r = await pushModelFile(target, file, ref, { name: opt.name, version: opt.version, description: opt.description, annotations });
+    // --key: signed in cosign's key-based format (a PKCS#8 or SEC1 PEM key, ECDSA P-256; the passphrase of an encrypted one in REGISTRY_KEY_PASSPHRASE)
+    const signed = opt.key
+      ? await signManifest(target, r.repository, r.digest, fs.readFileSync(opt.key, 'utf8'), { source: target, passphrase: process.env.REGISTRY_KEY_PASSPHRASE })
+      : undefined;
+    return `${r.repository}:${r.tag} ${r.digest} (${r.name} ${r.version})${signed ? `, signed (${signed.tag}, key ${signed.key})` : ''}`;
+  } finally {
+    target.close?.();
+  }
 }
 
 if (require.main === module) {

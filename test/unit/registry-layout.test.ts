@@ -6,11 +6,12 @@
  * that is not JSON or not an index) refused with nothing written outside the store and layout.
  */
 import { expect } from 'chai';
-import { createHash } from 'crypto';
+import { createHash, generateKeyPairSync } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { fetchModel, pushModelPack } from '../../nodes/lib/registry/artifact';
+import { verifyManifestSignature } from '../../nodes/lib/registry/cosign';
 import { LayoutFolder } from '../../nodes/lib/registry/layout';
 import { MEDIA } from '../../nodes/lib/registry/source';
 import { digestHex, ModelStore } from '../../nodes/lib/registry/store';
@@ -129,6 +130,21 @@ describe('registry: OCI image-layout folder', () => {
     const bad = spawnSync(process.execPath, ['--import', 'tsx', path.resolve(__dirname, '..', '..', 'scripts', 'registry-push.ts'), file, '--layout', dir, 'Models/../x:v1'], { encoding: 'utf8', timeout: 60000 });
     expect(bad.status).to.equal(1);
     expect(bad.stderr).to.match(/expected a repository name/);
+  });
+
+  it('scripts/registry-push.ts --key signs what it pushes in cosign\'s format, verifiable with the public key', async () => {
+    const file = path.resolve(__dirname, '..', '..', 'examples', 'bearing-fault.onnx');
+    const k = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const keyFile = path.join(storeDir, '..', 'signing-key.pem');
+    fs.writeFileSync(keyFile, k.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const r = spawnSync(process.execPath, ['--import', 'tsx', path.resolve(__dirname, '..', '..', 'scripts', 'registry-push.ts'), file, '--layout', dir, 'models/bearing-fault:1.0.0', '--key', keyFile], { encoding: 'utf8', timeout: 60000 });
+    fs.rmSync(keyFile);
+    expect(r.status, r.stderr).to.equal(0);
+    const layout = new LayoutFolder(dir);
+    const m = await layout.manifest('models/bearing-fault', '1.0.0');
+    expect(r.stdout).to.match(new RegExp(`, signed \\(sha256-${m.digest.slice(7)}\\.sig, key sha256:[0-9a-f]{64}\\)`));
+    const v = await verifyManifestSignature(layout, 'models/bearing-fault', m.digest, k.publicKey.export({ type: 'spki', format: 'pem' }).toString());
+    expect(v.verified).to.equal(true);
   });
 
   describe('hostile layouts', () => {
