@@ -20,6 +20,7 @@ import brokerNode = require('../../nodes/mlops-mqtt-broker');
 import * as mqtt from 'mqtt';
 import { formatAnnouncement } from '../../nodes/lib/registry/announce';
 import { Mosquitto } from '../support/mosquitto';
+import { mlpModel } from '../support/onnx-models';
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const catchNode = require('@node-red/nodes/core/common/25-catch.js');
 
@@ -152,6 +153,23 @@ describe('mlops-registry-pull node (layout folder, real models and signatures)',
       await helper.unload(); // the flow's broker client ends before the broker does
       await broker.stop();
     }
+  });
+
+  it('polling emits a new release once, and nothing while the model is the one deployed', async function () {
+    this.timeout(60000);
+    const { n, got, errs } = await load({ version: '^1.0', pollInterval: 10, deployOnStart: false });
+    n.receive({});
+    await waitFor('1.1.0', () => got[0]);
+    // the first poll (10 s) finds the model deployed: no message, "up to date"
+    await waitFor('up to date', () => n.status.args.find((a) => /bearing-fault 1.1.0 · up to date/.test(a[0].text ?? '')), 15000, 100);
+    expect(got).to.have.length(1);
+    // a release with other weights appears: the next poll sends it (a tag of the same file would not be a change)
+    const file = path.join(dir, 'retrained.onnx');
+    fs.writeFileSync(file, mlpModel({ sizes: [40, 8, 1], head: 'sigmoid', metadata: { name: 'bearing-fault', version: '1.2.0' } }));
+    const d = (await pushModelFile(layout, file, `${REPO}:1.2.0`)).digest;
+    const m = await waitFor('1.2.0 by the poll', () => got[1], 15000, 100);
+    expect(m.registry).to.deep.include({ reference: `${REPO}:1.2.0`, digest: d });
+    expect(errs).to.deep.equal([]);
   });
 
   it('a bad configuration refuses every message, saying why', async () => {
