@@ -172,7 +172,7 @@ export class ModelStore {
     return this.update(async () => {
       digestHex(digest);
       const m = this.index.models.find((x) => x.digest === digest);
-      if (!m) throw new StoreError('notKept', { digest }, `no kept version has digest ${digest}: expected one of ${this.index.models.map((x) => `${x.name} ${x.version}`).join(', ') || 'none (the store is empty)'}`);
+      if (!m) throw new StoreError('digestNotKept', { digest }, `no kept version has digest ${digest}: expected one of ${this.index.models.map((x) => `${x.name} ${x.version}`).join(', ') || 'none (the store is empty)'}`);
       m.deployed.push(at.toISOString());
       return { ...m, deployed: [...m.deployed] };
     });
