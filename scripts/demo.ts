@@ -17,7 +17,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { signManifest } from '../nodes/lib/registry/cosign';
 import { LayoutFolder } from '../nodes/lib/registry/layout';
-import { pushModelFile } from './registry-push';
+import { pushModelFile } from './model-push';
 import { startSimulator } from './simulator/server';
 
 const root = path.resolve(__dirname, '..');

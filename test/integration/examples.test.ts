@@ -126,7 +126,7 @@ describe('the shipped examples, statically', () => {
     expect(await layout.tags('models/bearing-fault')).to.deep.equal(['1.0.0']);
     const model = findModel(parseManifest((await layout.manifest('models/bearing-fault', '1.0.0')).bytes));
     const demo = fs.readFileSync(path.join(root, 'flows', 'predictive-maintenance', 'models', 'bearing-fault.onnx'));
-    expect(model.layer.digest, 'rm -r models/layout && npx tsx scripts/registry-push.ts examples/bearing-fault.onnx --layout models/layout models/bearing-fault:1.0.0').to.equal(`sha256:${createHash('sha256').update(demo).digest('hex')}`);
+    expect(model.layer.digest, 'rm -r models/layout && npx tsx scripts/model-push.ts examples/bearing-fault.onnx --layout models/layout models/bearing-fault:1.0.0').to.equal(`sha256:${createHash('sha256').update(demo).digest('hex')}`);
   });
 
   it('no two examples share an id, so importing all of them adds a tab each', () => {

@@ -23,7 +23,7 @@ import * as path from 'path';
 import { signManifest } from '../../nodes/lib/registry/cosign';
 import { DistributionClient } from '../../nodes/lib/registry/distribution';
 import { pushModelPack } from '../../nodes/lib/registry/artifact';
-import { pushModelFile } from '../../scripts/registry-push';
+import { pushModelFile } from '../../scripts/model-push';
 import { OciRegistry, REGISTRY_BIN } from '../support/oci-registry';
 import { sumModel } from '../support/onnx-models';
 import { helper, stopHelper, tmpDir, waitFor } from '../support/red';

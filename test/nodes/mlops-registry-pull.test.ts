@@ -11,7 +11,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { signManifest } from '../../nodes/lib/registry/cosign';
 import { LayoutFolder } from '../../nodes/lib/registry/layout';
-import { pushModelFile } from '../../scripts/registry-push';
+import { pushModelFile } from '../../scripts/model-push';
 import { helper, stopHelper, tmpDir, waitFor } from '../support/red';
 import registryNode = require('../../nodes/mlops-registry');
 import pullNode = require('../../nodes/mlops-registry-pull');

@@ -114,9 +114,9 @@ describe('registry: OCI image-layout folder', () => {
     expect(r.stdout.trim().split('\n')).to.have.length(3);
   });
 
-  it('scripts/registry-push.ts pushes an .onnx file to a layout folder (name and version from its metadata)', async () => {
+  it('scripts/model-push.ts pushes an .onnx file to a layout folder (name and version from its metadata)', async () => {
     const file = path.resolve(__dirname, '..', '..', 'examples', 'bearing-fault.onnx');
-    const r = spawnSync(process.execPath, ['--import', 'tsx', path.resolve(__dirname, '..', '..', 'scripts', 'registry-push.ts'), file, '--layout', dir, 'models/bearing-fault:v1', '--annotation', 'site=plant-7'], { encoding: 'utf8', timeout: 60000 });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', path.resolve(__dirname, '..', '..', 'scripts', 'model-push.ts'), file, '--layout', dir, 'models/bearing-fault:v1', '--annotation', 'site=plant-7'], { encoding: 'utf8', timeout: 60000 });
     expect(r.status, r.stderr).to.equal(0);
     const layout = new LayoutFolder(dir);
     const m = await layout.manifest('models/bearing-fault', 'v1');
@@ -127,17 +127,17 @@ describe('registry: OCI image-layout folder', () => {
     const got = await fetchModel(layout, 'models/bearing-fault', 'v1', store);
     expect(got.digest).to.equal(sha(fs.readFileSync(file)));
     expect(r.stdout).to.include(`(${got.model.name} ${got.model.version})`);
-    const bad = spawnSync(process.execPath, ['--import', 'tsx', path.resolve(__dirname, '..', '..', 'scripts', 'registry-push.ts'), file, '--layout', dir, 'Models/../x:v1'], { encoding: 'utf8', timeout: 60000 });
+    const bad = spawnSync(process.execPath, ['--import', 'tsx', path.resolve(__dirname, '..', '..', 'scripts', 'model-push.ts'), file, '--layout', dir, 'Models/../x:v1'], { encoding: 'utf8', timeout: 60000 });
     expect(bad.status).to.equal(1);
     expect(bad.stderr).to.match(/expected a repository name/);
   });
 
-  it('scripts/registry-push.ts --key signs what it pushes in cosign\'s format, verifiable with the public key', async () => {
+  it('scripts/model-push.ts --key signs what it pushes in cosign\'s format, verifiable with the public key', async () => {
     const file = path.resolve(__dirname, '..', '..', 'examples', 'bearing-fault.onnx');
     const k = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const keyFile = path.join(storeDir, '..', 'signing-key.pem');
     fs.writeFileSync(keyFile, k.privateKey.export({ type: 'pkcs8', format: 'pem' }));
-    const r = spawnSync(process.execPath, ['--import', 'tsx', path.resolve(__dirname, '..', '..', 'scripts', 'registry-push.ts'), file, '--layout', dir, 'models/bearing-fault:1.0.0', '--key', keyFile], { encoding: 'utf8', timeout: 60000 });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', path.resolve(__dirname, '..', '..', 'scripts', 'model-push.ts'), file, '--layout', dir, 'models/bearing-fault:1.0.0', '--key', keyFile], { encoding: 'utf8', timeout: 60000 });
     fs.rmSync(keyFile);
     expect(r.status, r.stderr).to.equal(0);
     const layout = new LayoutFolder(dir);

@@ -13,7 +13,7 @@ import { keyFingerprint, loadPublicKey, signManifest } from '../../nodes/lib/reg
 import { LayoutFolder } from '../../nodes/lib/registry/layout';
 import { ModelPuller, type RegistrySettings } from '../../nodes/lib/registry/pull';
 import { ModelStore } from '../../nodes/lib/registry/store';
-import { pushModelFile } from '../../scripts/registry-push';
+import { pushModelFile } from '../../scripts/model-push';
 import { tmpDir } from '../support/red';
 
 const DEMO_MODEL = path.join(__dirname, '..', '..', 'flows', 'predictive-maintenance', 'models', 'bearing-fault.onnx');

@@ -2,8 +2,8 @@
  * Pushes an ONNX model as a CNCF ModelPack artifact (issue 11) to an OCI image-layout folder or a
  * registry:
  *
- *   npx tsx scripts/registry-push.ts model.onnx --layout dir models/bearing-fault:1.2.0
- *   REGISTRY_USERNAME=u REGISTRY_PASSWORD=p npx tsx scripts/registry-push.ts model.onnx \
+ *   npx tsx scripts/model-push.ts model.onnx --layout dir models/bearing-fault:1.2.0
+ *   REGISTRY_USERNAME=u REGISTRY_PASSWORD=p npx tsx scripts/model-push.ts model.onnx \
  *     --registry https://registry.example.com [--ca-file ca.pem] [--allow-http] models/bearing-fault:1.2.0
  *   ... --key signing-key.pem    also signs it in cosign's key-based format (sha256-<hex>.sig)
  *
@@ -43,7 +43,7 @@ export async function pushModelFile(sink: ArtifactSink, file: string, ref: strin
   return { digest, repository, tag, name, version };
 }
 
-const USAGE = 'usage: registry-push.ts <model.onnx> (--layout <dir> | --registry <url> [--ca-file <pem>] [--allow-http]) <repo:tag> [--key <private key PEM>] [--name n] [--version v] [--description d] [--annotation key=value ...]';
+const USAGE = 'usage: model-push.ts <model.onnx> (--layout <dir> | --registry <url> [--ca-file <pem>] [--allow-http]) <repo:tag> [--key <private key PEM>] [--name n] [--version v] [--description d] [--annotation key=value ...]';
 
 export async function main(argv: string[]): Promise<string> {
   const positional: string[] = [];
