@@ -27,7 +27,7 @@
  * the median of the per-round ratios with their range. Exit status 1 when a target is missed or
  * a run fails.
  */
-import { spawn, spawnSync } from 'child_process';
+import { spawn, spawnSync, type ChildProcess } from 'child_process';
 import { generateKeyPairSync } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -71,16 +71,23 @@ const median = (xs: number[]) => {
 };
 const range = (xs: number[], d = 2) => `${Math.min(...xs).toFixed(d)}-${Math.max(...xs).toFixed(d)}`;
 
+/** The process run() waits for (ended on ^C before the folders are removed). */
+let current: ChildProcess | undefined;
+
 function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    current = p;
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     p.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     p.on('error', reject);
-    p.on('close', (code) => resolve({ code, stdout, stderr, ms: performance.now() - t0 }));
+    p.on('close', (code) => {
+      if (current === p) current = undefined;
+      resolve({ code, stdout, stderr, ms: performance.now() - t0 });
+    });
   });
 }
 
@@ -123,11 +130,17 @@ async function main(): Promise<number> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mlops-registry-bench-'));
   let registry: OciRegistry | undefined;
   const onSignal = () => {
-    // the finally below runs only when main settles: on ^C stop the registry and folders here
-    void (registry?.stop() ?? Promise.resolve()).finally(() => {
-      fs.rmSync(work, { recursive: true, force: true });
-      process.exit(130);
-    });
+    // the finally below runs only when main settles: on ^C end the pull or curl running, stop the registry, remove the folders
+    const p = current;
+    const ended = p && p.exitCode === null && p.signalCode === null ? new Promise((r) => p.once('close', r)) : Promise.resolve();
+    p?.kill('SIGKILL');
+    void ended
+      .then(() => registry?.stop())
+      .catch(() => undefined)
+      .finally(() => {
+        fs.rmSync(work, { recursive: true, force: true, maxRetries: 3 });
+        process.exit(130);
+      });
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
