@@ -12,6 +12,7 @@ import { resolveUserPath } from './lib/node-red/paths';
 import { Serial } from './lib/node-red/serial';
 import type { BrokerConfigNode } from './lib/mqtt/broker';
 import { parseAnnouncement } from './lib/registry/announce';
+import { Outage } from './lib/registry/outage';
 import { ModelPuller, PullError, type PullResult, type RegistryConfig } from './lib/registry/pull';
 import { ModelStore } from './lib/registry/store';
 
@@ -123,17 +124,33 @@ export = function (RED: NodeAPI) {
       },
     );
 
+    // Pulls nobody waits for (poll, announcement): an unreachable registry leaves the model in use,
+    // is retried with backoff, and logged once when it starts and once when it ends.
+    const outage = new Outage();
+    let retry: NodeJS.Timeout | undefined;
+    const autoPull = (want: string, errorKey: string) =>
+      serial.run(() =>
+        ready
+          .then((p) => pull(p, want, false, (m) => node.send(m)))
+          .then(
+            (r) => {
+              if (outage.succeeded()) node.log(t('log.recovered', { model: r.model.name, version: r.model.version }));
+            },
+            (e) => {
+              if (closed) return;
+              const reason = tx.errorText(e);
+              const { log, retryInMs } = outage.failed(reason);
+              if (log) node.error(t(errorKey, { reason }));
+              failed(e);
+              clearTimeout(retry);
+              retry = setTimeout(() => autoPull(want, errorKey), retryInMs);
+            },
+          ),
+      );
     const timer = pollMs
       ? setInterval(() => {
-          if (serial.busy) return; // the pull before is still running
-          serial.run(() =>
-            ready
-              .then((p) => pull(p, version, false, (m) => node.send(m)))
-              .catch((e) => {
-                node.error(t('errors.poll', { reason: tx.errorText(e) }));
-                failed(e);
-              }),
-          );
+          // the pull before still runs, or the registry is out and a retry is due
+          if (!serial.busy && outage.reason === undefined) autoPull(version, 'errors.poll');
         }, pollMs)
       : undefined;
 
@@ -153,15 +170,8 @@ export = function (RED: NodeAPI) {
             return;
           }
           if (a.ignored) return;
-          const digest = a.digest;
-          serial.run(() =>
-            ready
-              .then((p) => pull(p, digest, false, (m) => node.send(m)))
-              .catch((e) => {
-                node.error(t('errors.announced', { reason: tx.errorText(e) }));
-                failed(e);
-              }),
-          );
+          clearTimeout(retry); // the announced model replaces any retry due
+          autoPull(a.digest, 'errors.announced');
         },
         node,
       );
@@ -192,6 +202,7 @@ export = function (RED: NodeAPI) {
     node.on('close', (_removed: boolean, done: () => void) => {
       closed = true;
       if (timer) clearInterval(timer);
+      clearTimeout(retry);
       if (connection) connection.unsubscribe(topic, node);
       ready
         .then((p) => p.close(), () => undefined)

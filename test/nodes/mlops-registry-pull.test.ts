@@ -172,6 +172,26 @@ describe('mlops-registry-pull node (layout folder, real models and signatures)',
     expect(errs).to.deep.equal([]);
   });
 
+  it('an unreachable registry: retried with backoff (10 s, 20 s ...), logged once when it starts and once when it ends', async function () {
+    this.timeout(90000);
+    const layoutDir = path.join(dir, 'mlops-models', 'layout');
+    const saved = path.join(dir, 'layout-away');
+    fs.renameSync(layoutDir, saved); // the registry is gone
+    const { n, got } = await load({ pollInterval: 10, deployOnStart: false });
+    const errors = () => (n as any).error.args.filter((a: any[]) => /polling the registry failed/.test(String(a[0])));
+    await waitFor('the first failed poll', () => (errors().length ? true : undefined), 15000, 100);
+    const t0 = Date.now();
+    // the retry after about 10 s fails too: not logged again
+    await waitFor('a second failed try', () => (Date.now() - t0 > 12000 ? true : undefined), 15000, 200);
+    expect(errors()).to.have.length(1);
+    expect(n.status.args.at(-1)![0]).to.include({ fill: 'red' });
+    fs.renameSync(saved, layoutDir); // back: the next retry (about 20 s later) pulls and says so once
+    const m = await waitFor('the model after the outage', () => got[0], 30000, 100);
+    expect(m.model.version).to.equal('1.1.0');
+    expect((n as any).log.args.filter((a: any[]) => /the registry answers again: bearing-fault 1.1.0/.test(String(a[0])))).to.have.length(1);
+    expect(errors()).to.have.length(1);
+  });
+
   it('a bad configuration refuses every message, saying why', async () => {
     const { n, errs } = await load({ pollInterval: 5 });
     n.receive({});

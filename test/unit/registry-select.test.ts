@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { Outage } from '../../nodes/lib/registry/outage';
 import { selectVersion } from '../../nodes/lib/registry/select';
 
 describe('registry: which version to pull from the tags', () => {
@@ -25,5 +26,21 @@ describe('registry: which version to pull from the tags', () => {
     expect(() => selectVersion('^3', tags, 'models/x')).to.throw(/no tag of models\/x satisfies \^3 \(tags: 1.0.0, 1.2.0, v1.10.1/);
     expect(() => selectVersion('stable', tags, 'models/x')).to.throw(/no tag "stable" in models\/x .* and "stable" is no semver range/);
     expect(() => selectVersion('  ', tags)).to.throw(/expected a version to pull/);
+  });
+});
+
+describe('registry: an unreachable registry', () => {
+  it('backs off from 10 s doubling to 10 min, logs an outage once (again only for another reason), and its end once', () => {
+    const o = new Outage(10_000, 600_000, () => 0.5); // no jitter
+    const tries = Array.from({ length: 9 }, () => o.failed('ECONNREFUSED'));
+    expect(tries.map((t) => t.retryInMs)).to.deep.equal([10_000, 20_000, 40_000, 80_000, 160_000, 320_000, 600_000, 600_000, 600_000]);
+    expect(tries.filter((t) => t.log)).to.have.length(1);
+    expect(o.failed('401').log).to.equal(true);
+    expect(o.succeeded()).to.equal(true);
+    expect(o.succeeded()).to.equal(false);
+    expect(o.failed('ECONNREFUSED')).to.deep.equal({ log: true, retryInMs: 10_000 });
+    // jitter within +-10 %
+    const j = new Outage(10_000, 600_000, () => 0.999);
+    expect(j.failed('x').retryInMs).to.be.within(10_900, 11_000);
   });
 });
