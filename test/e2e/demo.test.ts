@@ -162,6 +162,7 @@ for (const rt of runtimes()) {
           // onnx infer: the dialog shows what the model file says about itself
           await page.locator('g.red-ui-flow-node[id="5f7a9c1e3a5c7e09"]').dblclick();
           await page.waitForFunction(() => /probability/.test(document.querySelector('#mlops-onnx-inspect')?.textContent ?? ''), undefined, { timeout: 15000 });
+          await page.waitForTimeout(600); // a second inspection (the path unchanged) would show "loading" again: none comes
           const inspect = await page.locator('#mlops-onnx-inspect').innerText();
           expect(inspect).to.include('features').and.include('bearing-fault').and.include('1.0.0');
           await page.screenshot({ path: path.join(dir, `onnx-infer-${locale}.png`) });
