@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { readModelFile, readModelFileSync } from '../../nodes/lib/onnx/model-file';
+import { readModelFile, readModelFileSync, readModelMetadata } from '../../nodes/lib/onnx/model-file';
 import { SessionHost, type LoadedModel } from '../../nodes/lib/onnx/host';
 import { decodeModelInfo, encodeModel } from '../../nodes/lib/onnx/proto';
 import { valueDependentOps } from '../../nodes/lib/onnx/graph-cost';
@@ -267,5 +267,42 @@ describe('onnx session host: hostile loads', function () {
     expect(moved2).to.have.length(1);
     expect(m2.mode).to.equal('worker');
     expect(h2.stats.threadRuns).to.equal(1);
+  });
+});
+
+describe('onnx model files: the metadata without reading the weights', () => {
+  let dir: string;
+  before(() => {
+    dir = tmpDir('model-metadata');
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('gives what the whole-file reader gives, for the demo model and a model of 40 MB of weights', async () => {
+    const demo = path.join(__dirname, '..', '..', 'flows', 'predictive-maintenance', 'models', 'bearing-fault.onnx');
+    expect(await readModelMetadata(demo)).to.deep.equal((await readModelFile(demo)).metadata);
+    const big = writeModel(dir, 'big.onnx', sumModel(1, 24, { padFloats: 10_000_000, name: 'big', version: '3' }));
+    expect(fs.statSync(big).size).to.be.above(40e6);
+    const before = process.memoryUsage().rss;
+    const md = await readModelMetadata(big);
+    expect(md).to.deep.include({ name: 'big', version: '3' });
+    expect(process.memoryUsage().rss - before, 'the weights are not read').to.be.below(20e6);
+  });
+
+  it('refuses what is no ONNX model, and a field running past the end', async () => {
+    const junk = path.join(dir, 'junk.onnx');
+    fs.writeFileSync(junk, 'not a model at all');
+    const refused = async (file: string) => {
+      try {
+        await readModelMetadata(file);
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return 'read';
+    };
+    expect(await refused(junk)).to.match(/is not a readable ONNX model/);
+    const cut = path.join(dir, 'cut.onnx');
+    const whole = sumModel(1);
+    fs.writeFileSync(cut, whole.subarray(0, whole.length - 10));
+    expect(await refused(cut)).to.match(/is not a readable ONNX model: field \d+ runs past the end of the file/);
   });
 });

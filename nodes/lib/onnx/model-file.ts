@@ -201,3 +201,84 @@ export async function readModelFile(path: string, l: ReadLimits = {}): Promise<M
     clearTimeout(timer);
   }
 }
+
+/**
+ * This package's metadata of a model file without reading the file whole: the top-level fields of
+ * the ModelProto are walked with positioned reads and the graph (with the weights: 500 MB in a
+ * large model) is skipped, so a registry pull of a large model never holds it in memory. Throws
+ * when the file is no ONNX model (no IR version or no graph), as decodeModelInfo does.
+ */
+export async function readModelMetadata(path: string, l: ReadLimits = {}): Promise<Partial<ModelMetadata> | undefined> {
+  const fh = await openChecked(path, l.maxBytes ?? limits.maxBytes);
+  const notOnnx = (why: string) => commonError('modelCorrupt', { path, reason: why }, `${path} is not a readable ONNX model: ${why}`);
+  try {
+    const size = (await fh.stat()).size;
+    const head = Buffer.allocUnsafe(20);
+    const props: Record<string, string> = {};
+    let ir = 0;
+    let graph = false;
+    for (let pos = 0; pos < size; ) {
+      const { bytesRead } = await fh.read(head, 0, head.length, pos);
+      let p = 0;
+      const varint = (): number => {
+        let v = 0;
+        for (let shift = 0; ; shift += 7) {
+          if (p >= bytesRead || shift > 49) throw notOnnx(`bad protobuf varint at byte ${pos + p}`);
+          const b = head[p++];
+          v += (b & 0x7f) * 2 ** shift;
+          if (b < 0x80) return v;
+        }
+      };
+      const key = varint();
+      const field = Math.floor(key / 8);
+      const wire = key % 8;
+      if (wire === 0) {
+        const v = varint();
+        if (field === 1) ir = v;
+        pos += p;
+      } else if (wire === 2) {
+        const len = varint();
+        const start = pos + p;
+        if (start + len > size) throw notOnnx(`field ${field} runs past the end of the file`);
+        if (field === 7) graph = true;
+        else if (field === 14) {
+          if (len > 16 * 1024 * 1024) throw notOnnx('a metadata entry larger than 16 MB');
+          const entry = Buffer.allocUnsafe(len);
+          await fh.read(entry, 0, len, start);
+          const [k, v] = stringPair(entry);
+          props[k] = v;
+        }
+        pos = start + len;
+      } else if (wire === 5) pos += p + 4;
+      else if (wire === 1) pos += p + 8;
+      else throw notOnnx(`unsupported protobuf wire type ${wire}`);
+    }
+    if (!ir || !graph) throw notOnnx('no graph or IR version found');
+    return fromMetadataProps(props);
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+}
+
+/** A StringStringEntryProto's key (field 1) and value (field 2). */
+function stringPair(b: Buffer): [string, string] {
+  const out = ['', ''];
+  let p = 0;
+  const varint = () => {
+    let v = 0;
+    for (let shift = 0; p < b.length && shift <= 49; shift += 7) {
+      const x = b[p++];
+      v += (x & 0x7f) * 2 ** shift;
+      if (x < 0x80) return v;
+    }
+    throw new Error('bad protobuf varint in a metadata entry');
+  };
+  while (p < b.length) {
+    const key = varint();
+    if (key % 8 !== 2) throw new Error('bad metadata entry');
+    const len = varint();
+    if (key >> 3 === 1 || key >> 3 === 2) out[(key >> 3) - 1] = b.toString('utf8', p, p + len);
+    p += len;
+  }
+  return [out[0], out[1]];
+}

@@ -13,7 +13,7 @@
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 import type { ModelInfo, RegistryInfo } from '../messages';
-import { readModelFile } from '../onnx/model-file';
+import { readModelMetadata } from '../onnx/model-file';
 import { CodedError } from '../node-red/errors';
 import { fetchModel } from './artifact';
 import { verifyManifestSignature } from './cosign';
@@ -128,7 +128,7 @@ export class ModelPuller {
   ): Promise<PullResult> {
     let metadata: Record<string, unknown>;
     try {
-      metadata = ((await readModelFile(got.path)).metadata ?? {}) as Record<string, unknown>;
+      metadata = ((await readModelMetadata(got.path, { maxBytes: this.store.maxBytes })) ?? {}) as Record<string, unknown>;
     } catch (e) {
       if (!this.store.list().some((v) => v.digest === got.digest)) await fsp.rm(got.path, { force: true });
       throw new PullError('notOnnx', { reference: o.reference, reason: (e as Error).message }, `${o.reference}: expected an ONNX model, got a file that does not read as one (${(e as Error).message})`);
@@ -162,7 +162,7 @@ export class ModelPuller {
   private async fromStore(v: StoredVersion): Promise<PullResult> {
     const t0 = Date.now();
     const file = this.store.blobPath(v.digest);
-    const metadata = ((await readModelFile(file)).metadata ?? {}) as Record<string, unknown>;
+    const metadata = ((await readModelMetadata(file, { maxBytes: this.store.maxBytes })) ?? {}) as Record<string, unknown>;
     const last = this.store.lastDeployed();
     const reference = v.source ?? `${v.name}:${v.version}`;
     return {
