@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { parsePullConfig } from '../../nodes/lib/registry/controller';
 import { Outage } from '../../nodes/lib/registry/outage';
 import { selectVersion } from '../../nodes/lib/registry/select';
 
@@ -42,5 +43,19 @@ describe('registry: an unreachable registry', () => {
     // jitter within +-10 %
     const j = new Outage(10_000, 600_000, () => 0.999);
     expect(j.failed('x').retryInMs).to.be.within(10_900, 11_000);
+  });
+});
+
+describe('registry pull: the node configuration', () => {
+  const layout = { kind: 'layout' as const, location: '/x' };
+  it('reads defaults, the version (the sha256 for a URL registry) and refuses what cannot work, saying why', () => {
+    expect(parsePullConfig({ model: ' models/a ' }, layout)).to.deep.include({ model: 'models/a', version: 'latest', pollMs: 0, keep: 5, maxBytes: 2048 * 1024 * 1024, deployOnStart: true });
+    expect(parsePullConfig({ model: 'u', version: '1', sha256: 'ab' }, { kind: 'url', location: '' }).version).to.equal('ab');
+    expect(() => parsePullConfig({}, undefined)).to.throw(/expected a registry/);
+    expect(() => parsePullConfig({ pollInterval: 5 }, layout)).to.throw(/at least 10 seconds, got 5/);
+    expect(() => parsePullConfig({ mqttBroker: 'b', mqttTopic: 't' }, { kind: 'mlflow', location: 'http://m' })).to.throw(/expected an OCI registry or layout folder, got a mlflow registry/);
+    expect(() => parsePullConfig({ mqttBroker: 'b' }, layout)).to.throw(/expected the MQTT topic/);
+    expect(() => parsePullConfig({ mqttBroker: 'b', mqttTopic: 't' }, layout, 'bad url')).to.throw(/expected a working MQTT broker config node: bad url/);
+    expect(parsePullConfig({ mqttBroker: 'b', mqttTopic: 'models/#' }, layout, undefined).topic).to.equal('models/#');
   });
 });
