@@ -10,15 +10,17 @@ const path = require('path');
 const { execFileSync } = require('child_process');
 
 const root = path.resolve(__dirname, '..');
-const out = path.join(root, 'dist', 'nodes');
+// MLOPS_BUILD_OUT builds elsewhere than dist/ (a second checkout's tests beside a running build; see MLOPS_TEST_DIST)
+const dist = path.resolve(process.env.MLOPS_BUILD_OUT || path.join(root, 'dist'));
+const out = path.join(dist, 'nodes');
 const COMMON = 'mlops-common';
 
-fs.rmSync(path.join(root, 'dist'), { recursive: true, force: true });
-execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json')], { stdio: 'inherit' });
+fs.rmSync(dist, { recursive: true, force: true });
+execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json'), '--outDir', dist], { stdio: 'inherit' });
 
 for (const dir of ['nodes', 'plugins']) {
   for (const f of fs.readdirSync(path.join(root, dir))) {
-    if (f.endsWith('.html')) fs.copyFileSync(path.join(root, dir, f), path.join(root, 'dist', dir, f));
+    if (f.endsWith('.html')) fs.copyFileSync(path.join(root, dir, f), path.join(dist, dir, f));
   }
 }
 fs.cpSync(path.join(root, 'icons'), path.join(out, 'icons'), { recursive: true });
@@ -35,4 +37,13 @@ for (const lang of fs.readdirSync(path.join(root, 'locales'))) {
     } else fs.copyFileSync(path.join(src, f), path.join(dst, f));
   }
 }
-console.log('built into dist/nodes');
+// A plugin's catalog (plugins/<name>.html's texts) beside the plugin: Node-RED registers it under the plugin's id.
+for (const lang of fs.readdirSync(path.join(root, 'locales'))) {
+  for (const f of fs.readdirSync(path.join(root, 'plugins')).filter((f) => f.endsWith('.html'))) {
+    const catalog = path.join(root, 'locales', lang, f.replace(/\.html$/, '.json'));
+    if (!fs.existsSync(catalog)) continue;
+    fs.mkdirSync(path.join(dist, 'plugins', 'locales', lang), { recursive: true });
+    fs.copyFileSync(catalog, path.join(dist, 'plugins', 'locales', lang, path.basename(catalog)));
+  }
+}
+console.log(`built into ${path.relative(root, out) || out}`);

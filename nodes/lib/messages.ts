@@ -234,3 +234,38 @@ export interface DriftReport {
   /** Which question raised the level: 'domain', 'shift', both, or none. */
   fired?: Array<'domain' | 'shift'>;
 }
+
+/** What the approval gate decided. */
+export type ApprovalDecision = 'approved' | 'rejected' | 'expired';
+/** Where a decision came from: the editor's sidebar, the admin HTTP API, a message in the flow, a signed MQTT message, or a rule of the gate. */
+export type ApprovalChannel = 'editor' | 'api' | 'flow' | 'mqtt' | 'auto';
+
+/** approval: what `approval gate` adds to the message it held, on output 1 (approved) or 2 (rejected, expired). */
+export interface ApprovalInfo {
+  /** The request's id, as listed in the sidebar and the admin API. */
+  id: string;
+  decision: ApprovalDecision;
+  /** Who decided: the user name (editor, api), the name a flow message gave, the approver key's name (mqtt), or the rule (auto). */
+  by: string;
+  /** When (ISO 8601). */
+  at: string;
+  comment?: string;
+  channel: ApprovalChannel;
+  /** Why, for an expiry or a rule: 'timeout', 'superseded', 'capacity', 'approved before', 'metrics'. */
+  reason?: string;
+  /** Four eyes: every approver, in order. */
+  approvers?: string[];
+  /** Passed on after a restart: the decision was committed before Node-RED stopped, its message had not left yet. */
+  recovered?: boolean;
+}
+
+/**
+ * evaluation: candidate and deployed model measured on the same held-out data (what `retrain
+ * trigger` adds beside `msg.model`); the approval gate shows the two side by side and its
+ * auto-approve rule compares them.
+ */
+export interface EvaluationInfo {
+  candidate: Record<string, number>;
+  deployed?: Record<string, number>;
+  rows?: number;
+}
