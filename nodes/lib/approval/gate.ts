@@ -254,7 +254,8 @@ export class GateController {
         }
         if (votes.length + 1 < this.config.approvals) {
           const vote: Vote = { by: d.by, identity: d.identity, channel: d.channel, at: new Date().toISOString(), comment: d.comment };
-          await this.audit.append({ type: 'vote', gate: this.id, id: r.id, ...vote, key: d.key });
+          const { at: _at, ...fields } = vote; // the record's own time is the vote's
+          await this.audit.append({ type: 'vote', gate: this.id, id: r.id, ...fields, key: d.key });
           this.votes.set(r.id, [...votes, vote]);
           this.io.changed();
           return { state: 'waiting' as const, votes: votes.length + 1 };
