@@ -5,18 +5,23 @@
  * in .node-red-demo/ with this package linked in and the flow of flows/predictive-maintenance,
  * trusts the simulator's certificate explicitly (no trust-on-first-use), then runs Node-RED
  * headless with the editor on 127.0.0.1. Its log, with the flow's output, goes to the console.
- * Ctrl-C stops everything.
+ * The model from the registry waits in the flow's approval gate for a person: the editor asks for a
+ * login (approver, with a password made for the run and printed; operator may only look), and
+ * for each pending request the console prints a curl command that approves it
+ * (scripts/demo-approvals.ts). Ctrl-C stops everything.
  *
  * Environment: DEMO_PORT (editor, default 1880), DEMO_OPCUA_PORT (simulator, default 4840),
  * DEMO_TIME_SCALE (simulated seconds per second, default 30), DEMO_DIR (user directory);
- * DEMO_NODE and DEMO_NODE_RED run another Node.js binary and Node-RED (red.js), e.g. Node-RED 5 on Node 24.
+ * DEMO_NODE and DEMO_NODE_RED run another Node.js binary and Node-RED (red.js), e.g. Node-RED 5 on Node 24;
+ * MLOPS_TEST_DIST runs a build elsewhere (MLOPS_BUILD_OUT) instead of this checkout's dist/, as the tests do.
  */
 import { spawn } from 'child_process';
-import { generateKeyPairSync } from 'crypto';
+import { generateKeyPairSync, randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { signManifest } from '../nodes/lib/registry/cosign';
 import { LayoutFolder } from '../nodes/lib/registry/layout';
+import { watchApprovals } from './demo-approvals';
 import { pushModelFile } from './model-push';
 import { startSimulator } from './simulator/server';
 
@@ -26,12 +31,23 @@ const userDir = path.resolve(process.env.DEMO_DIR ?? path.join(root, '.node-red-
 const editorPort = Number(process.env.DEMO_PORT ?? 1880);
 const opcuaPort = Number(process.env.DEMO_OPCUA_PORT ?? 4840);
 const timeScale = Number(process.env.DEMO_TIME_SCALE ?? 30);
+/** A build elsewhere, copied into the user directory (else the checkout itself is linked, with its dist/). */
+const dist = process.env.MLOPS_TEST_DIST ? path.resolve(process.env.MLOPS_TEST_DIST) : undefined;
+
+/** The package in the user directory: this checkout linked, or with MLOPS_TEST_DIST its files beside a copy of that build. */
+function installPackage(link: string): void {
+  fs.rmSync(link, { recursive: true, force: true });
+  if (!dist) return fs.symlinkSync(root, link, 'dir');
+  fs.mkdirSync(link);
+  // a copy, not a link: Node.js resolves the package's dependencies from where its files really are
+  fs.cpSync(dist, path.join(link, 'dist'), { recursive: true });
+  fs.copyFileSync(path.join(root, 'package.json'), path.join(link, 'package.json'));
+  for (const f of ['node_modules', 'examples', 'models']) fs.symlinkSync(path.join(root, f), path.join(link, f), 'dir');
+}
 
 function prepareUserDir(serverPki: string): void {
   fs.mkdirSync(path.join(userDir, 'node_modules', '@edge-mlops'), { recursive: true });
-  const link = path.join(userDir, 'node_modules', '@edge-mlops', 'node-red-mlops');
-  fs.rmSync(link, { recursive: true, force: true });
-  fs.symlinkSync(root, link, 'dir');
+  installPackage(path.join(userDir, 'node_modules', '@edge-mlops', 'node-red-mlops'));
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { name: string; version: string };
   fs.writeFileSync(
     path.join(userDir, 'package.json'),
@@ -82,21 +98,34 @@ async function main(): Promise<void> {
   console.log(`[demo] machine simulator on ${sim.endpointUrl} (${timeScale}x real time)`);
   prepareUserDir(serverPki);
   const publicKey = await publishModel();
+  // The editor's logins, made for this run (flows/predictive-maintenance/settings.js)
+  const approver = randomBytes(9).toString('base64url');
+  const operator = randomBytes(9).toString('base64url');
+  const editor = `http://127.0.0.1:${editorPort}`;
 
   const red = spawn(
     process.env.DEMO_NODE ?? process.execPath,
     [process.env.DEMO_NODE_RED ?? require.resolve('node-red/red.js'), '--settings', path.join(project, 'settings.js'), '--userDir', userDir],
     {
       stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, MLOPS_DEMO_PORT: String(editorPort), MLOPS_OPCUA_ENDPOINT: sim.endpointUrl, MLOPS_MODEL_PUBLIC_KEY: publicKey },
+      env: {
+        ...process.env,
+        MLOPS_DEMO_PORT: String(editorPort),
+        MLOPS_OPCUA_ENDPOINT: sim.endpointUrl,
+        MLOPS_MODEL_PUBLIC_KEY: publicKey,
+        MLOPS_DEMO_APPROVER_PASSWORD: approver,
+        MLOPS_DEMO_OPERATOR_PASSWORD: operator,
+      },
     },
   );
-  console.log(`[demo] Node-RED editor on http://127.0.0.1:${editorPort}/ — Ctrl-C stops the demo`);
+  console.log(`[demo] editor ${editor}/ — log in as approver / ${approver} (operator / ${operator} may only look); Ctrl-C stops the demo`);
+  const stopWatching = watchApprovals({ url: editor, username: 'approver', password: approver });
 
   let stopping = false;
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
+    stopWatching();
     console.log('[demo] stopping');
     if (red.exitCode === null) {
       red.kill('SIGINT');
