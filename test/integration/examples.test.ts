@@ -26,7 +26,7 @@ import { distRoot, freePort, root, startRedProcess, type RedProcess } from '../s
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { name: string; 'node-red': { nodes: Record<string, string> } };
 /** Where Manage palette installs the package, relative to the user directory. */
 const INSTALLED = `node_modules/${pkg.name}`;
-const EXAMPLES = ['drift-detect', 'feature-window', 'onnx-infer', 'opcua-read', 'registry-pull'];
+const EXAMPLES = ['approval-gate', 'drift-detect', 'feature-window', 'onnx-infer', 'opcua-read', 'registry-pull'];
 
 type FlowNode = Record<string, unknown> & { id: string; type: string; z?: string; wires?: string[][] };
 const readExample = (name: string) => JSON.parse(fs.readFileSync(path.join(root, 'examples', `${name}.json`), 'utf8')) as FlowNode[];
@@ -441,6 +441,35 @@ describe('the shipped examples in a real Node-RED, installed as npm pack ships t
     const back = await waitFor('the rollback', () => red.from('registry.example.debug')[1]?.msg as Pulled | undefined, 20000, 50);
     expect(back.registry.source).to.equal('store');
     expect(red.from('registry.example.err').map((d) => d.msg)).to.deep.equal([]);
+  });
+
+  it('approval gate: the pulled model waits at the gate (nothing scores), the API lists it, the flow\'s "approve" lets it through once, a second pull passes as approved before', async () => {
+    await red.importAndDeploy('approval-gate');
+    type Listed = { pending: Array<{ id: string; summary: { title: string; model: { digest: string } } }>; recent: Array<{ decision: string; by: string }> };
+    let list: Listed = { pending: [], recent: [] };
+    for (const t0 = Date.now(); !list.pending.length && Date.now() - t0 < 20000; await sleep(200)) list = await red.json<Listed>('/mlops-approval/requests');
+    expect(list.pending.map((p) => p.summary.title)).to.deep.equal(['bearing-fault 1.0.0']);
+    expect(red.status.get('approval.example.gate')?.at(-1)?.text).to.equal('1 pending: bearing-fault 1.0.0');
+    // held: onnx infer has no model yet
+    await red.press('approval.example.score');
+    await waitFor('the "no model" error', () => red.from('approval.example.err')[0], 20000, 50);
+    expect(red.from('approval.example.approved')).to.deep.equal([]);
+    await red.press('approval.example.approve');
+    type Approved = { model: { digest: string }; approval: { decision: string; by: string; channel: string; reason?: string } };
+    const approved = await waitFor('the approved model', () => red.from('approval.example.approved')[0]?.msg as Approved | undefined, 20000, 50);
+    expect(approved.approval).to.include({ decision: 'approved', by: 'operator panel', channel: 'flow' });
+    expect(approved.model.digest).to.equal(list.pending[0].summary.model.digest);
+    await red.press('approval.example.score');
+    const scored = await waitFor('a scored window', () => red.from('approval.example.scored')[0]?.msg as { payload: number } | undefined, 20000, 50);
+    expect(scored.payload).to.be.within(0, 1);
+    // the same model again: approved before, passes at once
+    await red.press('approval.example.inject');
+    const again = await waitFor('the second pass', () => red.from('approval.example.approved')[1]?.msg as Approved | undefined, 20000, 50);
+    expect(again.approval).to.include({ decision: 'approved', channel: 'auto', reason: 'approved before' });
+    const audit = fs.readFileSync(path.join(dir, 'mlops-approval', 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string });
+    expect(audit.map((r) => r.type)).to.deep.equal(['request', 'decision', 'request', 'decision']);
+    expect(red.from('approval.example.err')).to.have.length(1);
+    expect(red.from('approval.example.rejected')).to.deep.equal([]);
   });
 
   it('opcua read: the endpoint from MLOPS_OPCUA_ENDPOINT; refused until the server certificate is trusted as the comment says, then samples and reads', async () => {

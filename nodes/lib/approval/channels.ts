@@ -12,12 +12,16 @@ import { verifySignedDecision, type ApproverKey } from './signed';
 /** Whether a message carries a decision (msg.approval with an id) rather than something to hold. */
 export function isDecisionMessage(msg: Record<string, unknown>): boolean {
   const a = msg.approval as { id?: unknown; decision?: unknown } | undefined;
-  return !!a && typeof a === 'object' && 'decision' in a && !('channel' in a);
+  return !!a && typeof a === 'object' && !Array.isArray(a) && 'decision' in a && !('channel' in a);
 }
 
-/** `msg.approval = { id, decision, by, comment }` from the flow. */
+/**
+ * `msg.approval = { id, decision, by, comment }` from the flow. Instead of the id, `digest` may
+ * name the pending model (a dashboard that showed the model message before the gate knows it).
+ */
 export function flowDecision(gate: GateController, msg: Record<string, unknown>) {
-  const a = msg.approval as { id?: unknown; decision?: unknown; by?: unknown; comment?: unknown };
+  const a = { ...(msg.approval as { id?: unknown; digest?: unknown; decision?: unknown; by?: unknown; comment?: unknown }) };
+  if (a.id === undefined && typeof a.digest === 'string') a.id = gate.findDigest(a.digest) ?? a.digest;
   const by = typeof a.by === 'string' && a.by.trim() ? a.by.trim().slice(0, 200) : 'flow';
   const decision = normalizeDecision(a.decision);
   if (!decision || typeof a.id !== 'string' || (a.comment !== undefined && typeof a.comment !== 'string')) {

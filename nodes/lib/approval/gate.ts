@@ -165,6 +165,12 @@ export class GateController {
     return this.pending.has(id) || this.decided.has(id);
   }
 
+  /** The id of the pending request for a model digest. */
+  findDigest(digest: string): string | undefined {
+    for (const r of this.pending.values()) if (r.digest === digest) return r.id;
+    return undefined;
+  }
+
   /** The pending request, for a signed decision's digest. */
   get(id: string): PendingRequest | undefined {
     return this.pending.get(id);
