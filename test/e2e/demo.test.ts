@@ -1,13 +1,17 @@
 /**
  * `npm start` end to end: the demo launcher starts the simulator and a real, headless
  * Node-RED that loads this package from a user directory (as a palette install would),
- * runs flows/predictive-maintenance and prints feature vectors; the editor serves the
- * nodes, their help and their German texts; Ctrl-C stops everything.
+ * runs flows/predictive-maintenance and prints feature vectors; the model from the registry
+ * waits in the approval gate until the curl command the demo prints approves it; the editor,
+ * behind the login the demo prints, serves the nodes, their help and their German texts;
+ * Ctrl-C stops everything.
  */
 import { expect } from 'chai';
+import { execFile } from 'child_process';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
+import type { Page } from 'playwright-core';
 import { CHROMIUM, launchChromium, watchErrors } from '../support/browser';
 import { tmpDir, waitFor } from '../support/red';
 import { freePort, root, runtimes, spawnLogged, type LoggedProcess } from '../support/red-process';
@@ -16,6 +20,14 @@ import { freePort, root, runtimes, spawnLogged, type LoggedProcess } from '../su
 const catalog = (lang: string) =>
   (JSON.parse(fs.readFileSync(path.join(root, 'locales', lang, 'mlops-drift-detect.json'), 'utf8')) as Record<string, { label: Record<string, string>; state: Record<string, string> }>)['mlops-drift-detect'];
 const stateText = (lang: string) => new RegExp(`^(${Object.values(catalog(lang).state).join('|')})$`);
+/** The approval gate of the demo flow (flows/predictive-maintenance/flows.json). */
+const GATE = 'e7a9b1d3f5b7d916';
+
+/** Runs a command line in bash; resolves with its output, rejects when it fails. */
+const bash = (line: string) =>
+  new Promise<string>((resolve, reject) =>
+    execFile('bash', ['-c', line], { timeout: 20000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout))),
+  );
 
 for (const rt of runtimes()) {
   const runtime = `${rt.name} on ${rt.on}`;
@@ -35,6 +47,21 @@ for (const rt of runtimes()) {
     const out = () => demo?.log() ?? '';
     let dir: string;
     let editor: string;
+    /** The logins the demo printed, and an access token of each. */
+    let approver: { username: string; password: string };
+    let operator: { username: string; password: string };
+    let token = '';
+    const auth = () => ({ Authorization: `Bearer ${token}` });
+    /** A token of the admin API (a user who may only read must ask for scope 'read'). */
+    const login = async (user: { username: string; password: string }, scope = '*') => {
+      const r = await fetch(`${editor}/auth/token`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ client_id: 'node-red-admin', grant_type: 'password', scope, username: user.username, password: user.password }),
+      });
+      expect(r.status, `login as ${user.username}`).to.equal(200);
+      return ((await r.json()) as { access_token: string }).access_token;
+    };
 
     before(async () => {
       dir = tmpDir('demo');
@@ -55,6 +82,23 @@ for (const rt of runtimes()) {
       else fs.rmSync(dir, { recursive: true, force: true });
     });
 
+    it('prints the editor\'s address and the logins made for this run; the editor asks for them', async () => {
+      const line = await waitFor('the logins', () => out().match(/\[demo\] editor (http:\/\/127\.0\.0\.1:\d+)\/ — log in as approver \/ (\S+) \(operator \/ (\S+) may only look\)/) ?? undefined, 60000, 200);
+      expect(line[1]).to.equal(editor);
+      approver = { username: 'approver', password: line[2] };
+      operator = { username: 'operator', password: line[3] };
+      expect(approver.password).to.have.length.of.at.least(12).and.not.equal(operator.password);
+      await waitFor('Node-RED', () => (/Started flows/.test(out()) ? true : undefined), 60000, 200);
+      expect((await fetch(`${editor}/flows`)).status, 'GET /flows without a login').to.equal(401);
+      const wrong = await fetch(`${editor}/auth/token`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', username: 'approver', password: operator.password }),
+      });
+      expect(wrong.status, 'the operator\'s password for approver').to.equal(403);
+      token = await login(approver);
+    });
+
     it('prints a fault probability per window: simulator → features → ONNX model', async () => {
       const line = await waitFor('a printed prediction', () => out().match(/window @\S+ \[(\d+) features\] fault probability=(\d\.\d{3}) \((bearing-fault 1\.0\.0), [\d.]+ ms\)/) ?? undefined, 90000, 200);
       expect(Number(line[1])).to.equal(40); // 4 channels x 10 features, scored by the committed model
@@ -67,8 +111,44 @@ for (const rt of runtimes()) {
       const line = await waitFor('a printed model', () => out().match(/model bearing-fault 1\.0\.0 (sha256:[0-9a-f]{12})… from models\/bearing-fault:1\.0\.0 \(layout\): signature verified \(key sha256:[0-9a-f]{12}…\)/) ?? undefined, 60000, 200);
       const file = fs.readFileSync(path.join(root, 'flows', 'predictive-maintenance', 'models', 'bearing-fault.onnx'));
       expect(line[1]).to.equal('sha256:' + createHash('sha256').update(file).digest('hex').slice(0, 12));
-      // onnx infer switched to it
-      await waitFor('the switch', () => (/switched from bearing-fault 1\.0\.0 to bearing-fault 1\.0\.0/.test(out()) ? true : undefined), 30000, 200);
+    });
+
+    it('holds the model in the approval gate until a person approves it: the curl command the demo prints approves it, then onnx infer switches to it', async () => {
+      const digest = 'sha256:' + createHash('sha256').update(fs.readFileSync(path.join(root, 'flows', 'predictive-maintenance', 'models', 'bearing-fault.onnx'))).digest('hex');
+      const held = await waitFor('the pending request and its curl command', () => out().match(/^\[demo\] the approval gate holds bearing-fault 1\.0\.0 \((sha256:[0-9a-f]{8})…\): approve it in the editor \(Approvals tab in the sidebar\) at (\S+) or paste:\n(curl .*)$/m) ?? undefined, 60000, 200);
+      expect(held[1]).to.equal(digest.slice(0, 15));
+      expect(held[2]).to.equal(`${editor}/`);
+      const curl = held[3];
+      // waiting: the model onnx infer loaded at start (the flow's file) serves, the registry's is not loaded
+      const loaded = () => [...out().matchAll(/\[mlops-onnx-infer:bearing fault\] model bearing-fault 1\.0\.0 loaded \((sha256:[0-9a-f]+)/g)];
+      expect(loaded().length, 'models onnx infer loaded before the approval (the flow\'s file)').to.be.at.most(1);
+      expect(out()).to.not.match(/switched from|\[function:print decision\]/);
+      // the operator sees the request but may not decide
+      const id = curl.match(/\/mlops-approval\/requests\/([A-Za-z0-9_-]+)$/)![1];
+      const opToken = await login(operator, 'read');
+      const list = (await (await fetch(`${editor}/mlops-approval/requests`, { headers: { Authorization: `Bearer ${opToken}` } })).json()) as { pending: Array<{ id: string; gate: string; summary: { model: { digest: string } } }> };
+      expect(list.pending.map((p) => [p.id, p.gate, p.summary.model.digest])).to.deep.equal([[id, GATE, digest]]);
+      const refused = await fetch(`${editor}/mlops-approval/requests/${id}`, { method: 'POST', headers: { Authorization: `Bearer ${opToken}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ decision: 'approve' }) });
+      expect(refused.status, 'the operator approving').to.equal(401);
+      // the printed line, run as a person would paste it
+      expect(curl).to.match(/^curl .*-H 'Authorization: Bearer [^']+' .*-d '\{"decision":"approve","comment":"[^"]*"\}' http:\/\/127\.0\.0\.1:\d+\/mlops-approval\/requests\/[A-Za-z0-9_-]+$/);
+      const answer = JSON.parse(await bash(curl)) as { state: string; approval: { id: string; decision: string; by: string; channel: string; comment?: string } };
+      expect(answer.state).to.equal('approved');
+      expect(answer.approval).to.include({ id, decision: 'approved', by: 'approver', channel: 'api' });
+      // the flow, and the demo, say so; then onnx infer loads the registry's model and scores with it
+      const decided = await waitFor('the decision in the flow', () => out().match(/\[function:print decision\] model bearing-fault 1\.0\.0 sha256:[0-9a-f]{12}… approved by approver via api: "[^"]*"; onnx infer and drift detect switch to it/) ?? undefined, 30000, 200);
+      await waitFor('the decision on the demo\'s console', () => (/^\[demo\] approved by approver via api: bearing-fault 1\.0\.0/m.test(out()) ? true : undefined), 30000, 200);
+      const switched = await waitFor('the switch', () => out().match(/switched from bearing-fault 1\.0\.0 to bearing-fault 1\.0\.0/) ?? undefined, 30000, 200);
+      const fromRegistry = loaded().find((m) => m.index! > decided.index!);
+      expect(fromRegistry, 'the registry\'s model loaded after the approval').to.not.equal(undefined);
+      expect(fromRegistry![1]).to.equal(digest);
+      expect(switched.index!, 'switched after the approval').to.be.above(decided.index!);
+      // predictions flow on with it
+      await waitFor('a prediction after the switch', () => (/\[function:print\] window .* fault probability=\d\.\d{3} \(bearing-fault 1\.0\.0/.test(out().slice(switched.index!)) ? true : undefined), 30000, 200);
+      // the request is no longer pending; the decision is among the recent ones
+      const after = (await (await fetch(`${editor}/mlops-approval/requests`, { headers: auth() })).json()) as { pending: unknown[]; recent: Array<{ id: string; decision: string; by: string }> };
+      expect(after.pending).to.deep.equal([]);
+      expect(after.recent.map((r) => [r.id, r.decision, r.by])).to.deep.include([id, 'approved', 'approver']);
     });
 
     it('prints the drift state against the model\'s own reference: drift [domain] when the operating condition leaves the model\'s training domain', async () => {
@@ -90,28 +170,40 @@ for (const rt of runtimes()) {
     });
 
     it('serves the nodes, their help and their locales to the editor', async () => {
-      const nodes = (await (await fetch(`${editor}/nodes`, { headers: { Accept: 'application/json' } })).json()) as Array<{ module: string; types: string[]; enabled: boolean; err?: string }>;
+      const nodes = (await (await fetch(`${editor}/nodes`, { headers: { Accept: 'application/json', ...auth() } })).json()) as Array<{ module: string; types: string[]; enabled: boolean; err?: string }>;
       const ours = nodes.filter((n) => n.module === '@edge-mlops/node-red-mlops');
       const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } };
       expect(ours.flatMap((n) => n.types).sort()).to.deep.equal(Object.keys(pkg['node-red'].nodes).sort());
-      expect(Object.keys(pkg['node-red'].nodes)).to.include.members(['mlops-drift-detect', 'mlops-feature-window', 'mlops-onnx-infer', 'mlops-opcua-endpoint', 'mlops-opcua-read', 'mlops-registry', 'mlops-registry-pull']);
+      expect(Object.keys(pkg['node-red'].nodes)).to.include.members(['mlops-drift-detect', 'mlops-feature-window', 'mlops-onnx-infer', 'mlops-opcua-endpoint', 'mlops-opcua-read', 'mlops-registry', 'mlops-registry-pull', 'mlops-approval-gate']);
       for (const n of ours) expect(n.err, `${n.types} failed to load`).to.equal(undefined);
-      const html = await (await fetch(`${editor}/nodes`, { headers: { Accept: 'text/html' } })).text();
+      const html = await (await fetch(`${editor}/nodes`, { headers: { Accept: 'text/html', ...auth() } })).text();
       expect(html).to.include('data-template-name="mlops-opcua-read"').and.include('data-help-name="mlops-feature-window"');
       const de = (await (await fetch(`${editor}/locales/@edge-mlops/node-red-mlops/mlops-opcua-read?lng=de`)).json()) as Record<string, { label: { channels: string } }>;
       expect(de['mlops-opcua-read'].label.channels).to.match(/Kanäle/);
       const icon = await fetch(`${editor}/icons/@edge-mlops/node-red-mlops/opcua.svg`);
       expect(icon.status).to.equal(200);
       // Import > Examples lists one flow per node, served from examples/
-      const examples = (await (await fetch(`${editor}/library/examples/flows/@edge-mlops/node-red-mlops`)).json()) as Array<{ fn: string }>;
-      expect(examples.map((e) => e.fn).sort()).to.deep.equal(['drift-detect', 'feature-window', 'onnx-infer', 'opcua-read', 'registry-pull']);
+      const examples = (await (await fetch(`${editor}/library/examples/flows/@edge-mlops/node-red-mlops`, { headers: auth() })).json()) as Array<{ fn: string }>;
+      expect(examples.map((e) => e.fn).sort()).to.deep.equal(['approval-gate', 'drift-detect', 'feature-window', 'onnx-infer', 'opcua-read', 'registry-pull']);
       const deDrift = (await (await fetch(`${editor}/locales/@edge-mlops/node-red-mlops/mlops-drift-detect?lng=de`)).json()) as Record<string, { state: { drift: string } }>;
       expect(deDrift['mlops-drift-detect'].state.drift).to.be.a('string');
       const help = await (await fetch(`${editor}/locales/@edge-mlops/node-red-mlops/mlops-drift-detect?lng=en-US`)).json();
       expect(help).to.have.property('mlops-drift-detect');
-      const flows = (await (await fetch(`${editor}/flows`)).json()) as Array<{ type: string }>;
-      expect(flows.map((n) => n.type)).to.include.members(['mlops-opcua-read', 'mlops-feature-window', 'mlops-opcua-endpoint', 'mlops-onnx-infer', 'mlops-drift-detect']);
+      const flows = (await (await fetch(`${editor}/flows`, { headers: auth() })).json()) as Array<{ id: string; type: string; wires?: string[][] }>;
+      expect(flows.map((n) => n.type)).to.include.members(['mlops-opcua-read', 'mlops-feature-window', 'mlops-opcua-endpoint', 'mlops-onnx-infer', 'mlops-drift-detect', 'mlops-approval-gate']);
+      // the gate stands between the registry pull and the nodes that use the model
+      const byType = (t: string) => flows.find((n) => n.type === t)!;
+      expect(byType('mlops-registry-pull').wires![0]).to.include(GATE).and.not.include(byType('mlops-onnx-infer').id);
+      expect(byType('mlops-approval-gate').wires![0]).to.include.members([byType('mlops-onnx-infer').id, byType('mlops-drift-detect').id]);
     });
+
+    /** The editor's login dialog, as approver (the password the demo printed). */
+    async function logIn(page: Page): Promise<void> {
+      await page.waitForSelector('#node-dialog-login-username', { timeout: 30000 });
+      await page.fill('#node-dialog-login-username', approver.username);
+      await page.fill('#node-dialog-login-password', approver.password);
+      await page.click('#node-dialog-login-submit');
+    }
 
     it('shows the flow and clear edit dialogs in a real browser, in English and German', async () => {
       expect(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`).to.equal(true);
@@ -122,8 +214,10 @@ for (const rt of runtimes()) {
           ['de-DE', { channels: 'Kanäle (Name und NodeId)', window: 'Fenster', security: 'Sicherheit', test: catalog('de').label.method, state: stateText('de') }],
         ] as const) {
           const page = await browser.newPage({ viewport: { width: 1400, height: 900 }, locale });
-          const errors = watchErrors(page);
+          // before the login the editor's first calls are refused (401): the browser logs them as errors
+          const errors = watchErrors(page, /net::ERR_|status of 401/);
           await page.goto(editor);
+          await logIn(page);
           await page.waitForSelector('.red-ui-palette-node[data-palette-type="mlops-opcua-read"]', { timeout: 30000 });
           await page.waitForSelector('.red-ui-palette-node[data-palette-type="mlops-feature-window"]');
           // The running flow: the read node's status shows the live subscription.
