@@ -6,6 +6,8 @@
  * the bearing fault is detected while the machine runs in condition A, the model's training
  * domain; the switch to condition B is then declared drift because the model is fed inputs
  * outside its domain (fired 'domain'); the same run without the switch never reaches drift.
+ * The model from the registry reaches the flow's onnx infer and drift node only through its
+ * approval gate (the demo e2e test approves it with the command npm start prints).
  */
 import { expect } from 'chai';
 import * as fs from 'fs';
@@ -37,6 +39,22 @@ async function driftChanges(timeScale: number, conditionChangeAtS: number): Prom
 
 describe('the demo flow on the demo timeline (simulator -> feature window -> onnx model, drift detect against the model)', function () {
   this.timeout(120000);
+
+  it('the model from registry pull reaches onnx infer and drift detect only through the approval gate\'s "approved" output', () => {
+    const one = (type: string) => {
+      const nodes = flow.filter((n) => n.type === type);
+      expect(nodes, type).to.have.length(1);
+      return nodes[0] as { id: string; wires: string[][] } & Record<string, unknown>;
+    };
+    const [pull, gate, infer, drift, window] = ['mlops-registry-pull', 'mlops-approval-gate', 'mlops-onnx-infer', 'mlops-drift-detect', 'mlops-feature-window'].map(one);
+    // who sends to a node, by output: "<id>:<output>"
+    const sources = (id: string) => flow.flatMap((n) => ((n.wires ?? []) as string[][]).flatMap((to, i) => (to.includes(id) ? [`${n.id}:${i}`] : [])));
+    for (const n of [infer, drift]) expect(sources(n.id).sort(), String(n.name)).to.deep.equal([`${gate.id}:0`, `${window.id}:0`].sort());
+    expect(sources(gate.id)).to.deep.equal([`${pull.id}:0`]);
+    expect(gate.wires[1], 'rejected or expired').to.not.include.members([infer.id, drift.id]);
+    // waits for a person: one approval, no timeout, no automatic approval on metrics; a model approved before passes
+    expect(gate).to.include({ approvals: '1', timeout: 0, autoApprove: false, passApproved: true, supersede: true, mqttBroker: '' });
+  });
 
   it('npm start runs the simulator with the timeline the model was checked on (DEMO_MACHINE)', () => {
     const demo = fs.readFileSync(path.join(__dirname, '..', '..', 'scripts', 'demo.ts'), 'utf8');
