@@ -72,6 +72,9 @@ describe('approval gate: requests, policies and decisions (lib)', () => {
     expect(again.code).to.equal('decided');
     expect(again.message).to.match(/decided already \(approved by anna/);
     expect(sent).to.have.length(1);
+    // the file stays for the delivery grace (a crash now passes the message on again), and goes at close
+    expect(fs.readdirSync(path.join(dir, 'requests'))).to.deep.equal([`${id}.json`]);
+    await g.close();
     expect(fs.readdirSync(path.join(dir, 'requests'))).to.deep.equal([]);
     const types = (await records()).map((r) => r.type);
     expect(types).to.deep.equal(['request', 'decision', 'refused']);
@@ -207,8 +210,8 @@ describe('approval gate: requests, policies and decisions (lib)', () => {
     expect(sent).to.have.length(1);
     expect(sent[0].msg.approval).to.include({ id, decision: 'approved', by: 'anna', recovered: true });
     expect(g2.size).to.equal(0);
-    expect(fs.existsSync(file)).to.equal(false);
     await g2.close();
+    expect(fs.existsSync(file)).to.equal(false);
     sent = [];
     await open();
     expect(sent).to.deep.equal([]);

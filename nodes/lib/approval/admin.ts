@@ -33,7 +33,8 @@ export interface AdminRED {
 
 export const BASE = '/mlops-approval/requests';
 export const CHANGED_TOPIC = 'mlops-approval/changed';
-const STATUS: Record<string, number> = { unknownId: 404, decided: 409, ownRequest: 409, twice: 409, closed: 503 };
+/** HTTP status by error code: the caller's mistakes 4xx; anything else (the audit log failing) 500. */
+const STATUS: Record<string, number> = { badDecision: 400, badComment: 400, badId: 400, unknownId: 404, decided: 409, ownRequest: 409, twice: 409, closed: 503 };
 const done = new WeakSet<object>();
 
 /** Registers the routes and the change notice once per runtime. */
@@ -47,7 +48,7 @@ export function registerAdminApi(RED: AdminRED, tx: Texts): void {
   RED.httpAdmin.post(`${BASE}/:id`, RED.auth.needsPermission('mlops-approval.write'), (req, res) => {
     const fail = (e: unknown) => {
       const code = isCoded(e) ? e.code : '';
-      res.status(STATUS[code] ?? (isCoded(e) ? 400 : 500)).json({ error: tx.errorText(e), code });
+      res.status(STATUS[code] ?? 500).json({ error: tx.errorText(e), code });
     };
     try {
       const body = req.body as { decision?: unknown; comment?: unknown; channel?: unknown } | undefined;

@@ -4,11 +4,14 @@
  * versions), takes decisions from every channel through one method, and writes each step to the
  * audit log.
  *
- * A decision is committed when its audit record is written (fsync); then its message leaves and
- * the request file is removed. After a crash the gate replays its audit records: a request whose
- * decision is committed but whose file is still there leaves then (marked `recovered`), once; a
- * request without a committed decision is pending again. A second decision for a decided id is
- * an error, never a second output.
+ * A decision is committed when its audit record is written (fsync); then its message leaves. The
+ * request file stays for DELIVERY_GRACE_MS more (or until the gate closes): Node-RED passes a
+ * message on asynchronously, so a crash right after the send could otherwise lose a message
+ * whose decision is committed. After a crash the gate replays its audit records: a request whose
+ * decision is committed and whose file is still there leaves again (marked `recovered`), once; a
+ * request without a committed decision is pending again. So a committed decision is never lost;
+ * a crash within the grace period may pass it on a second time, marked `recovered`. A second
+ * decision for a decided id is an error, never a second output.
  */
 import { createHash, randomBytes } from 'crypto';
 import type { ApprovalChannel, ApprovalDecision, ApprovalInfo } from '../messages';
@@ -60,6 +63,8 @@ export type RecentDecision = ApprovalInfo & { title: string; gate: string };
 
 const RECENT = 20;
 const MAX_TIMER = 2 ** 31 - 1;
+/** How long a decided request's file stays after its message left: a crash within it passes the message on again. */
+export const DELIVERY_GRACE_MS = 10_000;
 
 /** Accepts 'approve', 'approved', 'reject', 'rejected' in any case; undefined otherwise. */
 export function normalizeDecision(d: unknown): 'approve' | 'reject' | undefined {
@@ -89,6 +94,8 @@ export class GateController {
   private readonly approvedDigests = new Set<string>();
   private readonly recentList: RecentDecision[] = [];
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** Files of delivered requests, removed after the grace period. */
+  private readonly delivered = new Map<string, NodeJS.Timeout>();
   private chain: Promise<unknown> = Promise.resolve();
   private closed = false;
 
@@ -303,7 +310,11 @@ export class GateController {
     msg.approval = approval;
     this.io.send(approval.decision === 'approved' ? 0 : 1, msg);
     crashPoint('after-send');
-    await this.files.remove(r.id);
+    const t = setTimeout(() => {
+      this.delivered.delete(r.id);
+      void this.files.remove(r.id).catch((e: Error) => this.io.warn(`request file ${r.id} could not be removed: ${e.message}`));
+    }, DELIVERY_GRACE_MS);
+    this.delivered.set(r.id, t);
     this.io.changed();
   }
 
@@ -330,11 +341,16 @@ export class GateController {
     this.timers.delete(id);
   }
 
-  /** Stops the timers; waits for the change in progress. Pending requests stay on disk. */
+  /** Stops the timers; waits for the change in progress; removes delivered requests' files. Pending requests stay on disk. */
   async close(): Promise<void> {
     this.closed = true;
     for (const id of [...this.timers.keys()]) this.disarm(id);
     await this.chain;
+    for (const [id, t] of this.delivered) {
+      clearTimeout(t);
+      await this.files.remove(id).catch(() => undefined);
+    }
+    this.delivered.clear();
   }
 
   get size(): number {
