@@ -566,6 +566,26 @@ describe('approval gate in a real Node-RED 4: kill -9 in the middle of a decisio
     });
   }
 
+  it('a kill after the 200 while the approved message is still on its way (a 500 ms delay node before the file): after the restart it leaves, marked recovered; it was not lost', async () => {
+    const slow = flows(dir).map((n: any) => (n.id === 'out1' ? { ...n, wires: [['slow']] } : n));
+    slow.push({ id: 'slow', z: 'tab', x: 700, y: 120, type: 'delay', pauseType: 'delay', timeout: '500', timeoutUnits: 'milliseconds', rate: '1', nbRateUnits: '1', rateUnits: 'second', randomFirst: '1', randomLast: '5', randomUnits: 'seconds', drop: false, allowrate: false, outputs: 1, wires: [['left']] });
+    r = await start(dir, slow);
+    const q = await request(r);
+    const pid = redPid(dir);
+    const ok = await decide(r, 'approver', q.id, { decision: 'approve', comment: 'on its way' });
+    expect(ok.status).to.equal(200);
+    process.kill(pid, 'SIGKILL');
+    await waitGone(pid);
+    await r.red.stop();
+    expect(leftFor(dir, q.id), 'a line before the restart (the delay should have held it)').to.deep.equal([]);
+    r = await start(dir, flows(dir));
+    const lines = await linesOf(dir, q.id);
+    expect(lines.map((l) => [l.output, l.approval.decision, l.approval.recovered])).to.deep.equal([[1, 'approved', true]]);
+    expect(decisionsOf(dir, q.id)).to.have.length(1);
+    await r.red.stop();
+    r = undefined;
+  });
+
   it('SIGKILL from outside at a random moment (0-30 ms after the POST), several rounds: a decision record ⇒ its message left (once, and again marked recovered after a kill within the delivery grace); none ⇒ still pending; then the audit log verifies', async () => {
     const rounds = Number(process.env.MLOPS_KILL_ROUNDS ?? 6);
     const ids: Array<{ id: string; version: string }> = [];
