@@ -140,18 +140,22 @@ for (const rt of runtimes()) {
       return { page, errors };
     }
 
-    /** Opens a sidebar tab by its button, as a person does (Node-RED 5's tab bar, Node-RED 4's tab strip). */
+    /**
+     * Opens a sidebar tab by its button, as a person does (Node-RED 5's tab bar, Node-RED 4's tab
+     * strip); a click on the tab already shown would hide it in Node-RED 5, so only a hidden tab is
+     * clicked. Node-RED 4 folds tabs that do not fit into a menu: then the sidebar's own call.
+     */
     async function openTab(page: Page, id: string): Promise<void> {
+      const content = id === 'mlops-approval' ? '.mlops-approval-sidebar' : '.red-ui-debug-content';
+      const shown = () => page.locator(content).first().isVisible().catch(() => false);
+      if (await shown()) return;
+      // no tooltip of an earlier hover over the button
+      await page.mouse.move(1, 1);
+      await page.waitForFunction(() => Array.from(document.querySelectorAll('.red-ui-popover')).every((e) => (e as HTMLElement).getClientRects().length === 0), undefined, { timeout: 2000, polling: 50 }).catch(() => undefined);
       const button = page.locator(`button[data-tab-id="${id}"], #red-ui-tab-${id} a.red-ui-tab-label`).first();
       if (await button.isVisible().catch(() => false)) await button.click();
-      else {
-        // Node-RED 4 folds tabs that do not fit into a menu: the sidebar's own call then
-        await page.evaluate((tabId) => (window as unknown as { RED: { sidebar: { show(id: string): void } } }).RED.sidebar.show(tabId), id);
-      }
-      await page.waitForFunction((tabId) => {
-        const el = tabId === 'mlops-approval' ? document.querySelector('.mlops-approval-sidebar') : document.querySelector('.red-ui-debug-content');
-        return !!el && (el as HTMLElement).getClientRects().length > 0;
-      }, id, { timeout: 10000 });
+      else await page.evaluate((tabId) => (window as unknown as { RED: { sidebar: { show(id: string): void } } }).RED.sidebar.show(tabId), id);
+      await page.locator(content).first().waitFor({ state: 'visible', timeout: 10000 });
     }
 
     const cardOf = (page: Page, title: string) => page.locator('.mlops-approval-card', { has: page.locator('.mlops-approval-title', { hasText: new RegExp(`^${title.replace(/\./g, '\\.')}$`) }) });
@@ -165,7 +169,11 @@ for (const rt of runtimes()) {
           r.classList.contains('mlops-approval-better') ? 'better' : r.classList.contains('mlops-approval-worse') ? 'worse' : '',
         ]),
       );
-    const sidebarShot = (page: Page, name: string) => page.locator('.mlops-approval-sidebar').screenshot({ path: path.join(ARTIFACTS, `${name}-${tag}.png`) });
+    /** The sidebar tab as a person sees it first (scrolled to the top). */
+    async function sidebarShot(page: Page, name: string): Promise<void> {
+      await page.locator('.mlops-approval-body').evaluate((e) => (e.scrollTop = 0));
+      await page.locator('.mlops-approval-sidebar').screenshot({ path: path.join(ARTIFACTS, `${name}-${tag}.png`) });
+    }
     /** The pending requests as the admin API lists them (the approver's token). */
     async function pending(): Promise<Array<{ id: string; gate: string; summary: { title: string }; votes: unknown[] }>> {
       const r = await fetch(`${red.url}/mlops-approval/requests`, { headers: { Authorization: `Bearer ${await red.token('approver', password('approver'))}` } });
@@ -235,6 +243,7 @@ for (const rt of runtimes()) {
       expect(await card.locator('.mlops-approval-reject').innerText()).to.equal(get(EN, 'card.reject'));
       expect(await text(approver.locator('.mlops-approval-recent'))).to.equal(EN.noRecent);
       await sidebarShot(approver, 'approver-before');
+      await approver.screenshot({ path: path.join(ARTIFACTS, `approver-before-editor-${tag}.png`) });
       expect(approverErrors, approverErrors.join('\n')).to.deep.equal([]);
     });
 
