@@ -58,11 +58,14 @@ const OK2 = 'apv0000000000013';
 
 const digestOf = (version: string) => `sha256:${createHash('sha256').update(`bearing-fault ${version}`).digest('hex')}`;
 const VERSIONS = ['1.1.0', '1.2.0', '2.0.0'];
+// texts with markup: the sidebar shows them as text
+const REQUESTER_HTML = '<b class="injected">retrain</b> & <img class="injected" src="x">';
 
 function testFlows(): unknown[] {
   const digests = Object.fromEntries(VERSIONS.map((v) => [v, digestOf(v)]));
   // the model message a retrain or registry flow sends: the version comes as the payload
   const make = `
+    const REQUESTER_HTML = ${JSON.stringify(REQUESTER_HTML)};
     const digests = ${JSON.stringify(digests)};
     const v = msg.payload;
     const m = {
@@ -70,7 +73,7 @@ function testFlows(): unknown[] {
       evaluation: { candidate: { accuracy: 0.97, f1: 0.95 }, deployed: { accuracy: 0.91, f1: 0.88 } },
       registry: { signature: { verified: true, key: 'sha256:abcd' } },
       drift: { state: 'drift', method: 'ks', fired: ['domain'] },
-      requester: 'retrain-flow',
+      requester: v === '2.0.0' ? REQUESTER_HTML : 'retrain-flow',
     };
     return msg.topic === 'four-eyes' ? [null, m] : [m, null];`;
   const inject = (id: string, name: string, version: string, once: boolean, y: number, topic = '') => ({
@@ -194,6 +197,14 @@ for (const rt of runtimes()) {
       browser = await launchChromium();
     });
 
+    afterEach(async function () {
+      // a failed test: what each open page showed
+      if (this.currentTest?.state !== 'failed') return;
+      const name = this.currentTest.title.split(':')[0].replace(/\W+/g, '-');
+      let i = 0;
+      for (const c of contexts) for (const p of c.pages()) await p.screenshot({ path: path.join(ARTIFACTS, `failed-${name}-${tag}-${i++}.png`) }).catch(() => undefined);
+    });
+
     after(async () => {
       for (const c of contexts) await c.close().catch(() => undefined);
       await browser?.close();
@@ -250,7 +261,7 @@ for (const rt of runtimes()) {
     it('approver: Approve with a comment: the card goes, the decision is listed, output 1 carries the message with its approval, the audit log says who, how and why', async () => {
       const card = cardOf(approver, 'bearing-fault 1.1.0');
       const id = await card.getAttribute('data-id');
-      const comment = 'better on the held-out data; drift in the domain explains the retrain';
+      const comment = 'better on the held-out data; <u>drift</u> in the domain explains the retrain';
       await card.locator('textarea.mlops-approval-comment').fill(comment);
       await card.locator('.mlops-approval-approve').click();
       await card.waitFor({ state: 'detached', timeout: 10000 });
@@ -259,6 +270,7 @@ for (const rt of runtimes()) {
       expect(await text(item.locator('.mlops-approval-recent-title'))).to.equal('bearing-fault 1.1.0');
       expect(await text(item.locator('.mlops-approval-recent-line'))).to.equal(fill(EN.recentLine as string, { decision: get(EN, 'decision.approved'), by: 'approver', channel: get(EN, 'channel.editor') }));
       expect(await text(item.locator('.mlops-approval-recent-comment'))).to.equal(comment);
+      expect(await approver.locator('.mlops-approval-sidebar u').count(), 'markup in a comment is text').to.equal(0);
       expect(await text(item.locator('.mlops-approval-recent-time'))).to.match(/\d/);
       expect(await text(approver.locator('.mlops-approval-pending'))).to.equal(EN.none);
       await sidebarShot(approver, 'approver-after');
@@ -291,6 +303,8 @@ for (const rt of runtimes()) {
       const card = cardOf(approver, 'bearing-fault 2.0.0');
       await card.waitFor({ timeout: 15000 });
       expect(await text(card.locator('tr.mlops-approval-gate .mlops-approval-value'))).to.equal('four eyes');
+      expect(await card.locator('tr.mlops-approval-requester .mlops-approval-value').innerText()).to.equal(REQUESTER_HTML);
+      expect(await approver.locator('.mlops-approval-sidebar .injected').count(), 'markup in a requester is text').to.equal(0);
       const expires = await text(card.locator('tr.mlops-approval-expires .mlops-approval-value'));
       expect(expires).to.match(/\d/);
       expect(expires).to.not.equal(await text(card.locator('tr.mlops-approval-created .mlops-approval-value'))); // 24 hours later
@@ -378,6 +392,46 @@ for (const rt of runtimes()) {
         return RED._('@edge-mlops/node-red-mlops/mlops-approval:mlops-approval.name');
       })).to.equal(DE.name);
       await sidebarShot(page, 'german');
+      expect(errors, errors.join('\n')).to.deep.equal([]);
+    });
+
+    it('onremove undoes onadd: no tab, no style, no read on a change; onadd brings it back', async () => {
+      const { page, errors } = await login('approver');
+      await openTab(page, 'mlops-approval');
+      await cardOf(page, 'bearing-fault 2.0.0').waitFor({ timeout: 15000 });
+      let reads = 0;
+      page.on('request', (r) => {
+        if (/\/mlops-approval\/requests(\?|$)/.test(r.url()) && r.method() === 'GET') reads++;
+      });
+      type Win = { RED: { plugins: { getPlugin(id: string): { onadd(): void; onremove(): void } }; sidebar: { containsTab(id: string): boolean } } };
+      const state = () => page.evaluate(() => ({
+        tab: (window as unknown as Win).RED.sidebar.containsTab('mlops-approval'),
+        content: document.querySelectorAll('.mlops-approval-sidebar').length,
+        style: document.querySelectorAll('#mlops-approval-style').length,
+      }));
+      await page.evaluate(() => (window as unknown as Win).RED.plugins.getPlugin('mlops-approval').onremove());
+      expect(await state()).to.deep.equal({ tab: false, content: 0, style: 0 });
+      // a change: the four-eyes request rejected through the API; the removed sidebar does not read
+      const id = (await pending()).find((r) => r.summary.title === 'bearing-fault 2.0.0')!.id;
+      const r = await fetch(`${red.url}/mlops-approval/requests/${id}`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${await red.token('approver', password('approver'))}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ decision: 'reject', comment: 'not both of us' }),
+      });
+      expect(r.status).to.equal(200);
+      await page.waitForTimeout(1000);
+      expect(reads, 'reads after onremove').to.equal(0);
+      await page.evaluate(() => (window as unknown as Win).RED.plugins.getPlugin('mlops-approval').onadd());
+      expect(await state()).to.deep.equal({ tab: true, content: 1, style: 1 });
+      // not by its button: Node-RED 5's removeTab leaves the section's active tab set to the removed
+      // one when other tabs share the section, and a click on the "active" button hides the section
+      await page.evaluate(() => (window as unknown as { RED: { sidebar: { show(id: string): void } } }).RED.sidebar.show('mlops-approval'));
+      await page.locator('.mlops-approval-sidebar').waitFor({ state: 'visible', timeout: 10000 });
+      const item = page.locator(`.mlops-approval-recent-item[data-id="${id}"]`);
+      await item.waitFor({ timeout: 10000 });
+      expect(await text(item.locator('.mlops-approval-recent-line'))).to.equal(fill(EN.recentLine as string, { decision: get(EN, 'decision.rejected'), by: 'approver', channel: get(EN, 'channel.api') }));
+      expect(await cardOf(page, 'bearing-fault 2.0.0').count()).to.equal(0);
+      expect(reads).to.be.at.least(1);
       expect(errors, errors.join('\n')).to.deep.equal([]);
     });
   });
