@@ -6,7 +6,9 @@
  * output 1 (the debug sidebar shows it) and the audit log records who, how and why. Four eyes: the
  * first approval is counted, the same person again is refused and the card says why. A viewer
  * (permission 'read') sees the cards but no buttons, and a forged POST with the viewer's token
- * gets 401. The texts come from the plugin's catalog, in English and German.
+ * gets 401; a user without mlops-approval.read is told so. A request that comes while the tab is
+ * open appears without a reload (the change notice over comms). The texts come from the plugin's
+ * catalog, in English and German; onremove takes the tab, its style and its subscription away.
  *
  *   MLOPS_BUILD_OUT=/tmp/build-x node scripts/build.js && MLOPS_TEST_DIST=/tmp/build-x npx mocha test/e2e/approval.test.ts
  *
@@ -125,6 +127,8 @@ for (const rt of runtimes()) {
     const contexts: BrowserContext[] = [];
     let approver: Page;
     let approverErrors: string[];
+    /** The approver's token for the admin API (the test's own calls, beside the pages). */
+    let apiToken: string;
 
     /** A fresh browser (own storage) logged in through the editor's login form as `user`. */
     async function login(user: string, locale = 'en-US'): Promise<{ page: Page; errors: string[] }> {
@@ -179,12 +183,12 @@ for (const rt of runtimes()) {
     }
     /** The pending requests as the admin API lists them (the approver's token). */
     async function pending(): Promise<Array<{ id: string; gate: string; summary: { title: string }; votes: unknown[] }>> {
-      const r = await fetch(`${red.url}/mlops-approval/requests`, { headers: { Authorization: `Bearer ${await red.token('approver', password('approver'))}` } });
+      const r = await fetch(`${red.url}/mlops-approval/requests`, { headers: { Authorization: `Bearer ${apiToken}` } });
       expect(r.status).to.equal(200);
       return ((await r.json()) as { pending: Array<{ id: string; gate: string; summary: { title: string }; votes: unknown[] }> }).pending;
     }
     async function inject(id: string): Promise<void> {
-      const r = await fetch(`${red.url}/inject/${id}`, { method: 'POST', headers: { Authorization: `Bearer ${await red.token('approver', password('approver'))}` } });
+      const r = await fetch(`${red.url}/inject/${id}`, { method: 'POST', headers: { Authorization: `Bearer ${apiToken}` } });
       expect(r.status, `POST /inject/${id}`).to.equal(200);
     }
 
@@ -194,6 +198,7 @@ for (const rt of runtimes()) {
       fs.mkdirSync(ARTIFACTS, { recursive: true });
       dir = tmpDir('approval');
       red = await startRedProcess(dir, testFlows(), { runtime: rt, users: USERS });
+      apiToken = await red.token('approver', password('approver'));
       browser = await launchChromium();
     });
 
@@ -299,6 +304,7 @@ for (const rt of runtimes()) {
 
     it('approver, four eyes: the first approval counts ("1 of 2 approvals: approver"), the same person again is refused and the card says why', async () => {
       await openTab(approver, 'mlops-approval');
+      // the tab is open already: the card comes with the change notice over comms, no reload
       await inject(FOUR);
       const card = cardOf(approver, 'bearing-fault 2.0.0');
       await card.waitFor({ timeout: 15000 });
@@ -368,6 +374,7 @@ for (const rt of runtimes()) {
       await message.waitFor({ timeout: 10000 });
       await page.waitForFunction((t) => document.querySelector('.mlops-approval-message')?.textContent === t, EN.readDenied, { timeout: 10000 });
       expect(await page.locator('.mlops-approval-card').count()).to.equal(0);
+      expect(await page.locator('.mlops-approval-section').isVisible(), 'no recent decisions section').to.equal(false);
       await sidebarShot(page, 'outsider');
       expect(errors, errors.join('\n')).to.deep.equal([]);
     });
@@ -415,7 +422,7 @@ for (const rt of runtimes()) {
       const id = (await pending()).find((r) => r.summary.title === 'bearing-fault 2.0.0')!.id;
       const r = await fetch(`${red.url}/mlops-approval/requests/${id}`, {
         method: 'POST',
-        headers: { Authorization: `Bearer ${await red.token('approver', password('approver'))}`, 'Content-Type': 'application/json' },
+        headers: { Authorization: `Bearer ${apiToken}`, 'Content-Type': 'application/json' },
         body: JSON.stringify({ decision: 'reject', comment: 'not both of us' }),
       });
       expect(r.status).to.equal(200);
