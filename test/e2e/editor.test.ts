@@ -30,6 +30,7 @@ const DRIFT = catalog('drift-detect').label;
 const READ = catalog('opcua-read').label;
 const PULL = catalog('registry-pull').label;
 const REG = catalog('registry').label;
+const GATE = catalog('approval-gate').label;
 const NAME = 'Name'; // node-red:common.label.name
 // The editor asks the internet for nothing of ours; this machine may have no internet.
 const EDITOR_NOISE = /net::ERR_|Failed to load resource/;
@@ -120,6 +121,13 @@ const pullRows = (kind: Kind | 'none', broker = false) => [
   PULL[`model_${kind === 'none' ? 'oci' : kind}`],
   ...(kind === 'url' ? [PULL.sha256] : [PULL.version]),
   PULL.pollInterval, PULL.mqttBroker, ...(broker ? [PULL.mqttTopic] : []), PULL.deployOnStart, PULL.keep, NAME,
+];
+
+// approval gate: the expiry outcome only with a timeout, the rule's rows only with auto-approve, the console's only with a broker
+const gateRows = (o: { timeout: boolean; auto: boolean; broker: boolean }) => [
+  GATE.approvals, GATE.timeout, ...(o.timeout ? [GATE.timeoutOutcome] : []), GATE.maxPending,
+  GATE.supersedeLabel, GATE.passApprovedLabel, GATE.autoApproveLabel, ...(o.auto ? [GATE.autoMargin, GATE.autoRequireSignatureLabel] : []),
+  GATE.mqttBroker, ...(o.broker ? [GATE.mqttTopic, GATE.approverKeys] : []), GATE.auditFile, NAME,
 ];
 
 for (const rt of runtimes()) {
@@ -453,6 +461,50 @@ for (const rt of runtimes()) {
         await closeDialog(page, 'cancel');
       }
       noPageErrors();
+    });
+
+    it('approval gate: the rows follow timeout, auto-approve and the console broker; bad values and bad approver keys say why', async () => {
+      const V = catalog('approval-gate').validate;
+      const id = await dragFromPalette(page, 'mlops-approval-gate', { x: 1100, y: 560 });
+      await openNode(page, id, '#node-input-timeout');
+      expect(await visibleRows(page, NODE_FORM), 'fresh: 24 h timeout').to.deep.equal(gateRows({ timeout: true, auto: false, broker: false }));
+      await enter(page, '#node-input-timeout', '0');
+      expect(await visibleRows(page, NODE_FORM), 'no timeout').to.deep.equal(gateRows({ timeout: false, auto: false, broker: false }));
+      await enter(page, '#node-input-timeout', 'soon');
+      expect(await hoverMessage(page, '#node-input-timeout')).to.equal(common.number);
+      await enter(page, '#node-input-timeout', '8');
+      await enter(page, '#node-input-maxPending', '0');
+      expect(await hoverMessage(page, '#node-input-maxPending')).to.equal(fill(common.range, { min: 1, max: 1000 }));
+      await enter(page, '#node-input-maxPending', '10');
+      await page.locator('#node-input-autoApprove').check();
+      expect(await visibleRows(page, NODE_FORM), 'auto-approve').to.deep.equal(gateRows({ timeout: true, auto: true, broker: false }));
+      await enter(page, '#node-input-autoMargin', '-1');
+      expect(await hoverMessage(page, '#node-input-autoMargin')).to.equal(fill(common.range, { min: 0, max: 100 }));
+      await page.locator('#node-input-autoApprove').uncheck();
+      expect(await page.locator('#node-input-autoMargin').evaluate((e) => e.classList.contains('input-error')), 'a hidden margin is not checked').to.equal(false);
+      // a console over MQTT: a topic and approver keys become required
+      await page.locator('#node-input-btn-mqttBroker-add').click();
+      await page.waitForSelector('#node-config-input-url');
+      await enter(page, '#node-config-input-url', 'mqtt://127.0.0.1:1883');
+      await closeDialog(page, 'ok', true);
+      await page.waitForTimeout(300);
+      expect(await visibleRows(page, NODE_FORM), 'with a broker').to.deep.equal(gateRows({ timeout: true, auto: false, broker: true }));
+      expect(await hoverMessage(page, '#node-input-mqttTopic')).to.equal(V.topic);
+      expect(await hoverMessage(page, '#node-input-approverKeys')).to.equal(V.keys);
+      await enter(page, '#node-input-mqttTopic', 'factory/#/approvals');
+      expect(await hoverMessage(page, '#node-input-mqttTopic')).to.equal(fill(common.topicWildcard, { value: 'factory/#/approvals' }));
+      await enter(page, '#node-input-mqttTopic', 'factory/approvals');
+      await enter(page, '#node-input-approverKeys', 'anna.pub');
+      expect(await hoverMessage(page, '#node-input-approverKeys')).to.equal(V.keysPem);
+      await enter(page, '#node-input-approverKeys', 'anna:\n-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----');
+      expect(await hoverMessage(page, '#node-input-approverKeys')).to.equal(fill(V.keysJunk, { line: 'anna:' }));
+      await enter(page, '#node-input-approverKeys', '# name: Anna\n-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----');
+      expect(await hoverMessage(page, '#node-input-approverKeys'), 'a named PEM key').to.equal('(not marked invalid)');
+      await shot('approval-gate');
+      await closeDialog(page, 'ok');
+      const n = await nodeState(page, id);
+      expect(n?.valid, JSON.stringify(n?.errors)).to.equal(true);
+      expect(n?.props).to.include({ timeout: '8', mqttTopic: 'factory/approvals', autoApprove: false });
     });
 
     it('registry pull: the rows of each registry kind, in the registry dialog and the pull dialog; bad values say why', async () => {

@@ -48,7 +48,8 @@ export function registerAdminApi(RED: AdminRED, tx: Texts): void {
   RED.httpAdmin.post(`${BASE}/:id`, RED.auth.needsPermission('mlops-approval.write'), (req, res) => {
     const fail = (e: unknown) => {
       const code = isCoded(e) ? e.code : '';
-      res.status(STATUS[code] ?? 500).json({ error: tx.errorText(e), code });
+      // the text in the runtime's language; code and params let the sidebar say it in the editor's
+      res.status(STATUS[code] ?? 500).json({ error: tx.errorText(e), code, params: isCoded(e) ? e.params : undefined });
     };
     try {
       const body = req.body as { decision?: unknown; comment?: unknown; channel?: unknown } | undefined;

@@ -59,7 +59,7 @@ export interface GateIo {
 }
 
 /** A decision as the sidebar lists it. */
-export type RecentDecision = ApprovalInfo & { title: string; gate: string };
+export type RecentDecision = ApprovalInfo & { title: string; gate: string; gateName: string };
 
 const RECENT = 20;
 const MAX_TIMER = 2 ** 31 - 1;
@@ -155,7 +155,7 @@ export class GateController {
       this.deployed.set(model.name, model);
       this.approvedDigests.add(model.digest);
     }
-    this.recentList.unshift({ ...a, title, gate: this.id });
+    this.recentList.unshift({ ...a, title, gate: this.id, gateName: this.name });
     this.recentList.length = Math.min(this.recentList.length, RECENT);
   }
 
