@@ -39,3 +39,17 @@ describe('the nodes\' texts in en-US and de', () => {
     });
   }
 });
+
+describe('the editor plugins\' texts in en-US and de', () => {
+  const plugins = Object.keys((pkg['node-red'] as { plugins?: Record<string, string> }).plugins ?? {});
+  for (const name of plugins.filter((p) => fs.existsSync(path.join(root, 'locales', 'en-US', `${p}.json`)))) {
+    it(`${name}: the same keys and placeholders in both languages`, () => {
+      const read = (lang: string) => leaves(JSON.parse(fs.readFileSync(path.join(root, 'locales', lang, `${name}.json`), 'utf8')));
+      const en = read('en-US');
+      const de = read('de');
+      expect([...de.keys()].sort()).to.deep.equal([...en.keys()].sort());
+      for (const [k, v] of en) for (const p of placeholders(de.get(k)!)) expect(placeholders(v), `${name} de ${k}: __${p}__`).to.include(p);
+    });
+  }
+  it('the approvals sidebar has its catalog', () => expect(plugins).to.include('mlops-approval'));
+});
