@@ -88,3 +88,23 @@ export function fromMetadataProps(props: Record<string, string>): Partial<ModelM
   }
   return found ? (out as Partial<ModelMetadata>) : undefined;
 }
+
+/**
+ * How a model's features differ from the ones a flow sends: the missing ones (the model needs,
+ * the flow does not send), the extra ones (sent, not used), and whether the order differs.
+ * undefined when they agree. Both in the order the names were given.
+ */
+export function featureMismatch(model: readonly string[], sent: readonly string[]): { missing: string[]; extra: string[]; order: boolean } | undefined {
+  const have = new Set(sent);
+  const need = new Set(model);
+  const missing = model.filter((n) => !have.has(n));
+  const extra = sent.filter((n) => !need.has(n));
+  const order = !missing.length && !extra.length && model.some((n, i) => sent[i] !== n);
+  return missing.length || extra.length || order ? { missing, extra, order } : undefined;
+}
+
+/** The names of a list, shortened for an error text: "a, b, c and 12 more". */
+export function nameList(names: readonly string[], max = 6): string {
+  if (!names.length) return 'none';
+  return names.length <= max ? names.join(', ') : `${names.slice(0, max).join(', ')} and ${names.length - max} more`;
+}

@@ -235,6 +235,20 @@ describe('mlops-onnx-infer node (real onnxruntime sessions)', function () {
     expect((n.status.lastCall as any).args[0]).to.include({ fill: 'red' });
   });
 
+  it('refuses features named otherwise than the model\'s (missing and extra named, or another order), and scores the right ones', async () => {
+    const names = Array.from({ length: 24 }, (_, i) => `f${i}`);
+    const named = writeModel(dir, 'named.onnx', mlpModel({ sizes: [24, 4, 1], metadata: { name: 'named', version: '3', features: names } }));
+    const { n, got, errs } = await load({ modelPath: named });
+    n.receive({ payload: X, features: { names } });
+    n.receive({ payload: X, features: { names: [...names.slice(0, 22), 'g1', 'g2'] } });
+    n.receive({ payload: X, features: { names: [names[1], names[0], ...names.slice(2)] } });
+    await waitFor('two errors', () => (errs.length === 2 ? true : undefined));
+    await waitFor('one output', () => got[0]);
+    expect(errs[0].error.message).to.equal("model named 3 takes other features than the flow sends: missing f22, f23; extra g1, g2. Expected msg.features.names to be the model's features");
+    expect(errs[1].error.message).to.match(/in another order/);
+    expect(got).to.have.length(1);
+  });
+
   it('a corrupt model at deploy: error and red status; a model message then loads a good one', async () => {
     const { n, errs, got } = await load({ modelPath: corrupt }, false);
     await waitFor('load error', () => n.error.args.find((a) => /not a valid ONNX model|onnxruntime cannot load/.test(String(a[0]))));

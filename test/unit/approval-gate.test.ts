@@ -180,6 +180,26 @@ describe('approval gate: requests, policies and decisions (lib)', () => {
     expect(auto).to.have.length(2);
   });
 
+  it('refuses a model whose input features differ from the deployed model\'s (the flow could not feed it), naming missing and extra ones; audited', async () => {
+    const g = await open();
+    const withFeatures = (version: string, n: number, features: string[]) => {
+      const m = model(version, n);
+      return { ...m, model: { ...m.model, metadata: { ...m.model.metadata, features } } };
+    };
+    const first = await g.request(withFeatures('1.0.0', 1, ['speed.rms', 'vibration.rms', 'temperature.mean']));
+    await g.decide(first.id, user('anna'));
+    const e = await g.request(withFeatures('1.1.0', 2, ['speed.rms', 'vibration.rms', 'current.mean'])).catch((x) => x);
+    expect(e.code).to.equal('featureMismatch');
+    expect(e.message).to.equal('"bearing-fault 1.1.0" takes other input features than bearing-fault 1.0.0, which the flow feeds: missing current.mean; extra temperature.mean');
+    const o = await g.request(withFeatures('1.2.0', 3, ['vibration.rms', 'speed.rms', 'temperature.mean'])).catch((x) => x);
+    expect(o.code).to.equal('featureOrder');
+    expect(g.size).to.equal(0);
+    expect((await audit!.read()).filter((r) => r.type === 'refused').map((r) => r.code)).to.deep.equal(['featureMismatch', 'featureOrder']);
+    // the same features: held as usual
+    await g.request(withFeatures('1.3.0', 4, ['speed.rms', 'vibration.rms', 'temperature.mean']));
+    expect(g.size).to.equal(1);
+  });
+
   it('takes up pending requests after a restart, with their messages intact (Buffers, typed arrays) and timers running on', async () => {
     const g = await open({ timeoutMs: 60000 });
     const msg = { ...model('1.1.0', 1), batch: new Float64Array([1.5, -2, 3e-300]), raw: Buffer.from([0, 255, 7]), nested: { when: 'x' } };

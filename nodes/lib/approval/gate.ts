@@ -17,7 +17,8 @@ import { createHash, randomBytes } from 'crypto';
 import type { ApprovalChannel, ApprovalDecision, ApprovalInfo } from '../messages';
 import type { AuditLog, AuditRecord } from './audit';
 import { ApprovalError, decodeMessage, encodeMessage, isRequestId, RequestFiles, type PendingRequest, type Vote } from './requests';
-import { atLeastAsGood, summarize, type DeployedModel } from './summary';
+import { featureMismatch, nameList } from '../model-metadata';
+import { atLeastAsGood, modelFeatures, summarize, type DeployedModel } from './summary';
 
 export interface GateConfig {
   /** Approvals needed: 1, or 2 (four eyes: two different people). */
@@ -198,6 +199,8 @@ export class GateController {
       if (same) return { id: same.id, repeated: true };
       const older = summary.model && this.config.supersede ? [...this.pending.values()].filter((r) => r.summary.model?.name === summary.model!.name) : [];
       const requester = typeof msg.requester === 'string' && msg.requester.trim() ? msg.requester.trim().slice(0, 200) : undefined;
+      const features = modelFeatures(held);
+      await this.checkFeatures(summary.title, digest, requester, features, summary.model ? this.deployed.get(summary.model.name) : undefined);
       if (this.pending.size - older.length >= this.config.maxPending) {
         if (this.config.whenFull === 'refuse') {
           const reason = `${this.config.maxPending} requests are pending already`;
@@ -214,6 +217,7 @@ export class GateController {
         requester,
         digest,
         summary,
+        features,
         votes: [],
         msg: encoded,
       };
@@ -228,6 +232,23 @@ export class GateController {
       this.io.changed();
       return { id: r.id };
     });
+  }
+
+  /**
+   * A model that takes other input features than the model deployed now (the one this gate
+   * approved last, for the same name) cannot be fed by the flow: refused, naming the missing and
+   * extra features, and audited.
+   */
+  private async checkFeatures(title: string, digest: string, requester: string | undefined, features: string[] | undefined, dep: DeployedModel | undefined): Promise<void> {
+    // what the candidate needs against what the flow sends (the deployed model's features)
+    const d = features && dep?.features ? featureMismatch(features, dep.features) : undefined;
+    if (!d) return;
+    const params = { title, deployed: `${dep!.name} ${dep!.version}`, missing: nameList(d.missing), extra: nameList(d.extra) };
+    const err = d.order
+      ? new ApprovalError('featureOrder', params, `"${title}" takes the features of ${params.deployed} in another order: the flow feeds them in the deployed model's order`)
+      : new ApprovalError('featureMismatch', params, `"${title}" takes other input features than ${params.deployed}, which the flow feeds: missing ${params.missing}; extra ${params.extra}`);
+    await this.audit.append({ type: 'refused', gate: this.id, by: requester ?? 'flow', channel: 'flow', action: 'request', title, digest, code: err.code, reason: err.message });
+    throw err;
   }
 
   private autoReason(r: PendingRequest): string | undefined {
@@ -294,7 +315,7 @@ export class GateController {
     if (o.reason) approval.reason = o.reason;
     if (o.approvers) approval.approvers = o.approvers;
     const m = r.summary.model;
-    const model: DeployedModel | undefined = m ? { name: m.name, version: m.version, digest: m.digest, metrics: candidateMetrics(r) } : undefined;
+    const model: DeployedModel | undefined = m ? { name: m.name, version: m.version, digest: m.digest, metrics: candidateMetrics(r), features: r.features } : undefined;
     crashPoint('before-commit');
     await this.audit.append({ type: 'decision', gate: this.id, id: r.id, title: r.summary.title, digest: r.digest, approval, model, key: o.key });
     this.remember(approval, r.summary.title, model);

@@ -37,6 +37,8 @@ export interface PendingRequest {
   /** The model digest, or the sha256 of the held message for other messages: what a signed decision names. */
   digest: string;
   summary: RequestSummary;
+  /** A model's input features (its metadata). */
+  features?: string[];
   votes: Vote[];
   /** The held message, encoded by encodeMessage. */
   msg: unknown;

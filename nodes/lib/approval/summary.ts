@@ -44,6 +44,14 @@ export interface DeployedModel {
   version: string;
   digest: string;
   metrics?: Record<string, number>;
+  /** Its input features (metadata), which the flow feeds. */
+  features?: string[];
+}
+
+/** A model message's input features (its metadata), when it lists them. */
+export function modelFeatures(msg: Record<string, unknown>): string[] | undefined {
+  const f = ((msg.model as { metadata?: { features?: unknown } } | undefined)?.metadata)?.features;
+  return Array.isArray(f) && f.length && f.every((n) => typeof n === 'string') ? (f as string[]) : undefined;
 }
 
 const HIGHER = /^(acc|accuracy|auc|roc_?auc|pr_?auc|f1|f1_?score|precision|recall|r2|r_?squared|balanced_?accuracy|specificity|sensitivity|tpr|lead)$/i;

@@ -29,8 +29,8 @@ import { CodedError } from '../node-red/errors';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import type * as Ort from 'onnxruntime-node';
-import { fromMetadataProps, type ModelMetadata } from '../model-metadata';
-import { canBatch, concatFeeds, prepareInputs, splitOutputs, type Feeds, type PreparedInput, type TensorSpec } from './io';
+import { featureMismatch, fromMetadataProps, nameList, type ModelMetadata } from '../model-metadata';
+import { canBatch, concatFeeds, InferInputError, prepareInputs, splitOutputs, type Feeds, type PreparedInput, type TensorSpec } from './io';
 import type { OnnxModelInfo } from './proto';
 import { checkModelFile } from './model-file';
 import { valueDependentOps } from './graph-cost';
@@ -315,7 +315,7 @@ interface Request {
 
 interface Early {
   payload: unknown;
-  features: { shape?: unknown } | undefined;
+  features: { shape?: unknown; names?: unknown } | undefined;
   req: Request;
 }
 
@@ -574,7 +574,7 @@ export class SessionHost extends EventEmitter {
    * Scores msg.payload (see io.ts for the forms). Resolves in arrival order; rejects with an
    * InferInputError (input does not fit the model) or a HostError.
    */
-  infer(payload: unknown, features?: { shape?: unknown }): Promise<InferResult> {
+  infer(payload: unknown, features?: { shape?: unknown; names?: unknown }): Promise<InferResult> {
     return new Promise<InferResult>((resolve, reject) => {
       const req: Request = { t0: performance.now(), resolve, reject };
       if (this.closing) {
@@ -592,8 +592,9 @@ export class SessionHost extends EventEmitter {
     });
   }
 
-  private bind(slot: Slot, req: Request, payload: unknown, features: { shape?: unknown } | undefined): void {
+  private bind(slot: Slot, req: Request, payload: unknown, features: { shape?: unknown; names?: unknown } | undefined): void {
     try {
+      checkFeatureNames(slot.model, features?.names);
       req.prep = prepareInputs(payload, slot.model.inputs, features);
     } catch (e) {
       this.settle(req, { err: e as Error });
@@ -796,4 +797,19 @@ function noModelError(reason?: string): HostError {
 
 function runError(e: Error): HostError {
   return new HostError('runFailed', { reason: e.message }, `the model run failed: ${e.message}`);
+}
+
+/**
+ * A features message names its features (msg.features.names): a model whose metadata lists other
+ * features, or the same in another order, would score the wrong columns. Refused with what is
+ * missing and what is extra; messages without names, or models without feature metadata, pass.
+ */
+function checkFeatureNames(model: LoadedModel, names: unknown): void {
+  const want = model.metadata.features;
+  if (!Array.isArray(want) || !want.length || !Array.isArray(names) || !names.length || !names.every((n) => typeof n === 'string')) return;
+  const d = featureMismatch(want, names as string[]);
+  if (!d) return;
+  const params = { model: `${model.name} ${model.version}`.trim(), missing: nameList(d.missing), extra: nameList(d.extra) };
+  if (d.order) throw new InferInputError('featureOrder', params, `model ${params.model} takes the features the flow sends in another order: expected msg.features.names in the model's order (its metadata)`);
+  throw new InferInputError('featureMismatch', params, `model ${params.model} takes other features than the flow sends: missing ${params.missing}; extra ${params.extra}. Expected msg.features.names to be the model's features`);
 }
