@@ -4,6 +4,10 @@
  *   npx tsx scripts/simulator/cli.ts --port 4840 --seed 42 --time-scale 60 \
  *       --fault-onset 3600 --fault-growth 7200 --condition-change-at 1800
  *
+ * The demo's timeline (scripts/demo.ts): the bearing is replaced when the condition changes:
+ *   npx tsx scripts/simulator/cli.ts --time-scale 30 --tick-ms 20 \
+ *       --fault-onset 600 --fault-growth 2400 --condition-change-at 2700 --repair-at 2700
+ *
  * Prints the endpoint URL and the NodeIds, then runs until Ctrl-C (SIGINT) or SIGTERM.
  * `--help` lists every option.
  */
@@ -24,6 +28,7 @@ Usage: npx tsx scripts/simulator/cli.ts [options]
   --sample-rate <hz>         vibration sample grid of the model (default 1000)
   --fault-onset <s>          simulated second the bearing fault starts (default: never)
   --fault-growth <s>         seconds from onset to full severity (default 3600)
+  --repair-at <s>            simulated second the bearing is replaced: severity 0 after it (default: never)
   --condition-change-at <s>  simulated second of the change of operating condition (default: never)
   --speed <rpm>              initial speed setpoint (default 1500)
   --load <0..1>              initial load (default 0.6)
@@ -63,6 +68,7 @@ async function main(): Promise<void> {
       "sample-rate": { type: "string" },
       "fault-onset": { type: "string" },
       "fault-growth": { type: "string" },
+      "repair-at": { type: "string" },
       "condition-change-at": { type: "string" },
       speed: { type: "string" },
       load: { type: "string" },
@@ -100,6 +106,7 @@ async function main(): Promise<void> {
       sampleRateHz: num(values["sample-rate"], "sample-rate"),
       faultOnsetS: num(values["fault-onset"], "fault-onset"),
       faultGrowthS: num(values["fault-growth"], "fault-growth"),
+      repairAtS: num(values["repair-at"], "repair-at"),
       conditionChangeAtS: num(values["condition-change-at"], "condition-change-at"),
       initialCondition: { speedRpm: num(values.speed, "speed"), load: num(values.load, "load") },
       changedCondition: { speedRpm: num(values.speed2, "speed2"), load: num(values.load2, "load2") },
@@ -129,7 +136,7 @@ async function main(): Promise<void> {
     const m = sim.model.options;
     console.log(
       `seed ${m.seed}, tick ${options.tickMs ?? 100} ms, time scale ${options.timeScale ?? 1}x, ` +
-        `fault onset ${m.faultOnsetS} s (growth ${m.faultGrowthS} s), ` +
+        `fault onset ${m.faultOnsetS} s (growth ${m.faultGrowthS} s), repair at ${Number.isFinite(m.repairAtS) ? `${m.repairAtS} s` : "never"}, ` +
         `condition change at ${m.conditionChanges[0]?.atS ?? "never"}`,
     );
     for (const v of SIMULATOR_VARIABLES) console.log(`  ${v.nodeId.padEnd(38)} ${v.dataType.padEnd(7)} ${v.unit}`);

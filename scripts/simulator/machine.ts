@@ -18,6 +18,10 @@
  *   bearingTemperature  degC   bearing outer-ring temperature
  *   motorCurrent        A      RMS phase current
  * Ground truth: faultSeverity (0..1), conditionId, load (0..1), speedSetpointRpm.
+ *
+ * The bearing fault starts at faultOnsetS and grows; a repair at repairAtS replaces the bearing:
+ * from then on the severity is 0 and every channel is what a healthy bearing gives (the defect's
+ * impacts and tone stop, its friction heat and current go at once, as they came without lag).
  */
 
 /** One operating condition: a speed setpoint and a load (fraction of rated torque). */
@@ -46,6 +50,13 @@ export interface MachineModelOptions {
   faultGrowthS?: number;
   /** Curvature of the severity growth: 0 = linear, larger = slower start. Default 3. */
   faultGrowthCurvature?: number;
+  /**
+   * Simulated second at which the bearing is replaced (a repair): the fault severity is 0 after it
+   * (for t > repairAtS; the sample at exactly repairAtS is still the old bearing's, as the sample at
+   * exactly faultOnsetS is still healthy), whatever faultOnsetS says: the new bearing stays healthy.
+   * Default Infinity (never).
+   */
+  repairAtS?: number;
   /** Initial operating condition. Default { id: 0, speedRpm: 1500, load: 0.6 }. */
   initialCondition?: Partial<OperatingCondition>;
   /** Shorthand for one condition change: when to change ... Default Infinity (never). */
@@ -222,6 +233,7 @@ export class MachineModel {
       faultOnsetS: options.faultOnsetS ?? Infinity,
       faultGrowthS: options.faultGrowthS ?? 3600,
       faultGrowthCurvature: options.faultGrowthCurvature ?? 3,
+      repairAtS: options.repairAtS ?? Infinity,
       initialCondition,
       conditionChanges,
       conditionRampS: options.conditionRampS ?? 10,
@@ -296,14 +308,32 @@ export class MachineModel {
   /**
    * Ground truth fault severity at t: 0 before onset, then
    * s(x) = (e^(k x) - 1) / (e^k - 1) with x = (t - onset) / growth, k = faultGrowthCurvature,
-   * so damage starts slowly and accelerates, reaching 1 at onset + growth (then stays at 1).
+   * so damage starts slowly and accelerates, reaching 1 at onset + growth (then stays at 1);
+   * 0 again after repairAtS (the bearing replaced).
    */
   faultSeverityAt(tSeconds: number): number {
-    const { faultOnsetS, faultGrowthS, faultGrowthCurvature: k } = this.options;
-    if (!(tSeconds > faultOnsetS)) return 0;
+    const { faultOnsetS, faultGrowthS, faultGrowthCurvature: k, repairAtS } = this.options;
+    if (!(tSeconds > faultOnsetS) || tSeconds > repairAtS) return 0;
     const x = faultGrowthS > 0 ? (tSeconds - faultOnsetS) / faultGrowthS : 1;
     if (x >= 1) return 1;
     return k === 0 ? x : Math.expm1(k * x) / Math.expm1(k);
+  }
+
+  /**
+   * The lowest and the highest ground truth fault severity over [startS, endS]. Without a repair the
+   * severity only grows, so they are its values at the two ends; with a repair inside the interval
+   * the highest is the old bearing's last (at repairAtS) and the lowest 0. For labelling a window
+   * of samples by its worst (and best) moment.
+   */
+  faultSeverityRange(startS: number, endS: number): { min: number; max: number } {
+    const a = this.faultSeverityAt(startS);
+    const b = this.faultSeverityAt(endS);
+    const r = this.options.repairAtS;
+    if (startS <= r && r < endS) {
+      const last = this.faultSeverityAt(r);
+      return { min: Math.min(a, b), max: Math.max(a, last) };
+    }
+    return { min: Math.min(a, b), max: Math.max(a, b) };
   }
 
   /** Ground truth operating condition in force at t (it switches when the change starts). */
@@ -458,7 +488,9 @@ export class MachineModel {
 
     // --- bearing temperature: first-order lag of the load/speed target + fault heating ---
     // The fault term is added without lag: damage grows over faultGrowthS, much slower than
-    // the thermal time constant with the default options.
+    // the thermal time constant with the default options. A repair (repairAtS) takes it away at
+    // once: the new bearing runs at the temperature of a healthy one (the stop for the
+    // replacement is not simulated).
     const lagged = this.lagOver(a, b, dt);
     const bearingTemperature =
       lagged + K_THERMAL_FAULT * severity + 0.05 * ns * gaussAt(this.seed, STREAM_TEMPERATURE, index);

@@ -71,7 +71,7 @@ export interface SimulatorOptions {
   timeScale?: number;
   /** Wall-clock origin of the simulated clock. Default: the time of the first start(). */
   startTime?: Date;
-  /** Options of the signal model (seed, sampleRateHz, faultOnsetS, conditionChangeAtS, ...). */
+  /** Options of the signal model (seed, sampleRateHz, faultOnsetS, repairAtS, conditionChangeAtS, ...), passed on as they are. */
   model?: MachineModelOptions;
   /** Default ["None", "Sign", "SignAndEncrypt"]. Enum values of MessageSecurityMode are accepted too. */
   securityModes?: Array<SecurityModeName | MessageSecurityMode>;

@@ -339,4 +339,36 @@ describe("simulator OPC UA server (integration)", function () {
     expect(Buffer.compare(certAfter, certBefore)).to.equal(0);
     await c.close();
   });
+
+  it("passes the model's repairAtS on: FaultSeverity is 0 after the repair, the old bearing's before it", async () => {
+    // ticks by hand: 1.2 simulated s each; the repair at 30 s comes after tick 25
+    const repaired = await startSimulator({
+      port: 0,
+      seed: 7,
+      tickMs: TICK_MS,
+      timeScale: TIME_SCALE,
+      startTime,
+      pkiFolder: path.join(tmp, "server-pki"),
+      model: { faultOnsetS: 0, faultGrowthS: 60, conditionChangeAtS: 30, repairAtS: 30 },
+      autoTick: false,
+      quiet: true,
+    });
+    cleanups.push(() => repaired.stop());
+    expect(repaired.model.options.repairAtS).to.equal(30);
+    const { session, close } = await connect(repaired.endpointUrl);
+    const read = async () => {
+      const v = await readAll(session);
+      return { t: v.simulatedTime.value.value as number, severity: v.faultSeverity.value.value as number, condition: v.operatingCondition.value.value as number };
+    };
+    for (let i = 0; i < 25; i++) repaired.tick();
+    const before = await read();
+    expect(before.t).to.be.closeTo(30, 1e-9);
+    expect(before.severity).to.be.above(0.1).and.equal(repaired.model.faultSeverityAt(30));
+    repaired.tick();
+    const after = await read();
+    expect(after.t).to.be.closeTo(31.2, 1e-9);
+    expect(after).to.include({ severity: 0, condition: 1 });
+    await close();
+    await repaired.stop();
+  });
 });

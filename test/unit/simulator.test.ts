@@ -14,7 +14,7 @@ describe("simulator machine model", () => {
   });
 
   it("same seed gives an identical series, different seeds differ", () => {
-    const opts = { sampleRateHz: 1000, faultOnsetS: 1, faultGrowthS: 5, conditionChangeAtS: 2 };
+    const opts = { sampleRateHz: 1000, faultOnsetS: 1, faultGrowthS: 5, conditionChangeAtS: 2, repairAtS: 3 };
     const a = new MachineModel({ ...opts, seed: 42 });
     const b = new MachineModel({ ...opts, seed: 42 });
     const c = new MachineModel({ ...opts, seed: 43 });
@@ -86,6 +86,69 @@ describe("simulator machine model", () => {
     expect(m.faultSeverityAt(1100)).to.equal(1);
     expect(m.faultSeverityAt(5000)).to.equal(1);
     expect(new MachineModel({}).faultSeverityAt(1e9)).to.equal(0); // healthy by default
+  });
+
+  it("a repair (repairAtS) replaces the bearing: severity 0 after it, the ground truth says so", () => {
+    const m = new MachineModel({ faultOnsetS: 100, faultGrowthS: 1000, repairAtS: 900 });
+    const unrepaired = new MachineModel({ faultOnsetS: 100, faultGrowthS: 1000 });
+    // before the repair the fault grows as without it; the sample at exactly repairAtS is the old bearing's
+    for (const t of [0, 100, 300, 600, 899, 900]) expect(m.faultSeverityAt(t), `t=${t}`).to.equal(unrepaired.faultSeverityAt(t));
+    expect(m.faultSeverityAt(900)).to.be.above(0.3);
+    // after it, 0 for good (also past the end of the old bearing's growth)
+    for (const t of [900.001, 901, 1100, 5000, 1e9]) expect(m.faultSeverityAt(t), `t=${t}`).to.equal(0);
+    expect(m.sampleAt(899).faultSeverity).to.be.above(0.3);
+    expect(m.sampleAt(900.001).faultSeverity).to.equal(0);
+    expect(m.sampleAt(901).faultSeverity).to.equal(0);
+    expect(m.options.repairAtS).to.equal(900);
+    expect(new MachineModel({}).options.repairAtS).to.equal(Infinity); // never by default
+    // a fault whose onset is after the repair never shows: the new bearing stays healthy
+    expect(new MachineModel({ repairAtS: 10, faultOnsetS: 100, faultGrowthS: 100 }).faultSeverityAt(500)).to.equal(0);
+    // the lowest and highest severity over an interval, the repair inside it or not
+    expect(m.faultSeverityRange(850, 950)).to.deep.equal({ min: 0, max: m.faultSeverityAt(900) });
+    expect(m.faultSeverityRange(500, 600)).to.deep.equal({ min: m.faultSeverityAt(500), max: m.faultSeverityAt(600) });
+    expect(m.faultSeverityRange(950, 1200)).to.deep.equal({ min: 0, max: 0 });
+    expect(unrepaired.faultSeverityRange(850, 950)).to.deep.equal({ min: unrepaired.faultSeverityAt(850), max: unrepaired.faultSeverityAt(950) });
+  });
+
+  it("after a repair, vibration RMS, kurtosis, crest factor, temperature and current are back to a healthy machine's", () => {
+    const opts = { seed: 9, faultOnsetS: 600, faultGrowthS: 3600 };
+    const repaired = new MachineModel({ ...opts, repairAtS: 4000 });
+    const faulty = new MachineModel(opts);
+    const healthy = new MachineModel({ seed: 9 });
+    const n = 20000; // 20 s at 1 kHz
+    const before = signalStats(repaired.vibrationBlock(3970, n)); // the old bearing, severity ~0.7
+    const after = signalStats(repaired.vibrationBlock(4010, n));
+    const healthyStats = signalStats(healthy.vibrationBlock(4010, n));
+    expect(before.kurtosis).to.be.greaterThan(5);
+    expect(after.kurtosis).to.be.below(3); // sinusoids plus Gaussian noise, as a healthy bearing
+    expect(after.rms).to.be.below(before.rms / 2);
+    expect(after.crest).to.be.below(before.crest);
+    // the same seed without any fault: the very same samples (every fault term is gone)
+    expect(after.rms).to.equal(healthyStats.rms);
+    expect(after.kurtosis).to.equal(healthyStats.kurtosis);
+    expect(repaired.sampleRange(4010, 1000)).to.deep.equal(healthy.sampleRange(4010, 1000));
+    expect(repaired.sampleAt(4010).bearingTemperature).to.be.below(faulty.sampleAt(4010).bearingTemperature - 8);
+    expect(repaired.sampleAt(4010).motorCurrent).to.be.below(faulty.sampleAt(4010).motorCurrent);
+    // before the repair nothing differs from the run without it
+    expect(repaired.sampleRange(3990, 1000)).to.deep.equal(faulty.sampleRange(3990, 1000));
+  });
+
+  it("a repair at the condition change (the demo's timeline): healthy condition B after it, deterministic", () => {
+    const opts = { seed: 42, faultOnsetS: 600, faultGrowthS: 2400, conditionChangeAtS: 2700, repairAtS: 2700 };
+    const a = new MachineModel(opts);
+    const b = new MachineModel(opts);
+    const sa = a.sampleRange(2690, 20000);
+    expect(b.sampleRange(2690, 20000)).to.deep.equal(sa);
+    // sampleAt stays a pure function of time across the repair
+    expect(a.sampleAt(2700.5)).to.deep.equal(sa[10500]);
+    // healthy B: the same as a run in B that never had the fault
+    const neverFaulty = new MachineModel({ seed: 42, conditionChangeAtS: 2700 });
+    expect(a.sampleRange(2701, 5000)).to.deep.equal(neverFaulty.sampleRange(2701, 5000));
+    expect(sa[9999].faultSeverity).to.be.above(0.5); // 2699.999 s: the old bearing, condition A
+    expect(sa[9999].conditionId).to.equal(0);
+    expect(sa[10001].faultSeverity).to.equal(0); // 2700.001 s: replaced, condition B (ramping)
+    expect(sa[10001].conditionId).to.equal(1);
+    expect(signalStats(a.vibrationBlock(2720, 20000)).kurtosis).to.be.below(3);
   });
 
   it("a condition change shifts speed, current and (after the thermal lag) temperature", () => {
