@@ -357,6 +357,39 @@ const names = Array.from({ length: 40 }, (_, i) => 'ch' + (i % 4) + '.f' + i);
     expect(thrown(() => b.add({ t: T0, features: [1, 2], names })).code).to.equal('closed');
   });
 
+  it('keeps rows a failed write could not store and writes them at the next flush; refuses rows while too many wait', async () => {
+    const errors: BufferError[] = [];
+    const b = await openBuffer({ maxBytes: 64 * 1024, flushMs: 20, onError: (e) => errors.push(e) });
+    // the segment file cannot be written: a folder stands in its place
+    const blocker = path.join(dir, 'seg-000000000001.jsonl');
+    fs.mkdirSync(blocker);
+    b.add({ t: T0, id: 'w0', features: vec(0), names: names40 });
+    const e = await rejection(b.flush());
+    expect([e.code, e.catalog, e.params.file]).to.deep.equal(['writeFailed', 'mlops-retrain-trigger', blocker]);
+    expect(b.stats().error?.code).to.equal('writeFailed');
+    let i = 1;
+    let refused: BufferError | undefined;
+    for (; i < 100 && !refused; i++) {
+      try {
+        b.add({ t: T0 + i, id: `w${i}`, features: vec(i), names: names40 });
+      } catch (err) {
+        refused = err as BufferError;
+      }
+    }
+    expect(refused?.code).to.equal('backlog');
+    expect(refused?.params.dir).to.equal(dir);
+    await sleep(60);
+    expect(errors.length).to.be.at.least(1); // the timer tried, and said so
+    fs.rmdirSync(blocker);
+    await b.flush();
+    expect(b.stats().error).to.equal(undefined);
+    expect(b.stats().rows).to.equal(i - 1); // w0 .. w(i-2); w(i-1) was refused
+    await b.close();
+    open.length = 0;
+    const again = await openBuffer({ maxBytes: 64 * 1024 });
+    expect(again.stats()).to.include({ rows: i - 1, skipped: 0, torn: 0, first: T0, last: T0 + i - 2 });
+  });
+
   it('skips a damaged line in the middle and keeps the rows around it', async () => {
     const b = await openBuffer();
     for (let i = 0; i < 4; i++) b.add({ t: T0 + i, id: `w${i}`, features: [i, i], names: ['a', 'b'] });

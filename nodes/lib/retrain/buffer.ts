@@ -232,7 +232,7 @@ export class TrainingBuffer {
     const r = checkRow(row);
     const names = this.namesFor(r.names);
     const n = this.nextN;
-    const text = `{"n":${n},"t":${r.t}${r.s === undefined ? '' : `,"s":${r.s}`}${r.id === undefined ? '' : `,"id":${JSON.stringify(r.id)}`},"x":[${r.x.join(',')}]}\n`;
+    const text = `{"n":${n},"t":${r.t}${r.s === undefined ? '' : `,"s":${r.s}`}${r.id === undefined ? '' : `,"id":${JSON.stringify(r.id)}`},"x":${JSON.stringify(r.x)}}\n`;
     const bytes = Buffer.byteLength(text);
     if (bytes > this.segmentBytes) throw new BufferError('rowTooLarge', { size: bytes, max: this.segmentBytes }, `the row is ${bytes} bytes as a line: expected at most ${this.segmentBytes} (the segment size; raise the buffer's size)`);
     const seg = this.segmentFor(names, bytes);
@@ -674,7 +674,9 @@ export class TrainingBuffer {
             const o = parseJson(lines[i]);
             if (!isObject(o) || !isTime(o.t) || (o.t as number) < from || !Array.isArray(o.x) || o.x.length !== names.length || !o.x.every(isFiniteNumber)) continue;
             const y = labels.get(o.n as number);
-            chunk += `${JSON.stringify({ t: o.t, id: typeof o.id === 'string' ? o.id : undefined, x: o.x, y })}\n`;
+            // x as written (the last field of a row line; `,"x":[` cannot occur inside a JSON text)
+            const x = lines[i].slice(lines[i].lastIndexOf(',"x":[') + 5, -1);
+            chunk += `{"t":${o.t}${typeof o.id === 'string' ? `,"id":${JSON.stringify(o.id)}` : ''},"x":${x}${y === undefined ? '' : `,"y":${JSON.stringify(y)}`}}\n`;
             rows++;
             if (y !== undefined) labelled++;
             start = Math.min(start, isTime(o.s) ? o.s : (o.t as number));
