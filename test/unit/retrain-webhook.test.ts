@@ -3,11 +3,13 @@
  * (test/support/pipeline-fakes.ts, which answer as the documented GitHub, Jenkins, Kubeflow
  * Pipelines and Argo APIs do: none of them can run here): each preset end to end (the path, headers
  * and body the fake saw, the run id and URL in the answer), retries on 5xx with backoff, 429 and its
- * Retry-After, no retry on 401/404/422, timeouts, TLS with a CA file, credentials never in a text,
- * and configuration errors that name the field.
+ * Retry-After, no retry on 401/404/422, timeouts, TLS with a CA file, a factory proxy from
+ * HTTP(S)_PROXY / NO_PROXY, credentials never in a text, and configuration errors that name the field.
  */
 import { expect } from 'chai';
 import * as fs from 'fs';
+import * as http from 'http';
+import * as net from 'net';
 import { CodedError, CodedErrors } from '../../nodes/lib/node-red/errors';
 import { parseWebhookConfig, PipelineAnswer, RetrainRequest, triggerPipeline, TriggerOptions, WebhookConfig } from '../../nodes/lib/retrain/webhook';
 import { selfSigned } from '../support/oci-registry';
@@ -33,6 +35,45 @@ const params = {
   drift: JSON.stringify(request.drift),
 };
 const fast: TriggerOptions = { backoff: { firstMs: 10, random: () => 0.5 } };
+
+/** A forward proxy as a factory network has: plain http forwarded, https tunnelled with CONNECT; logs what it carried. */
+async function startProxy(): Promise<{ url: string; seen: string[]; close(): Promise<void> }> {
+  const seen: string[] = [];
+  const tunnels = new Set<net.Socket>();
+  const server = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    const up = http.request(req.url!, { method: req.method, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  server.on('connect', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    seen.push(`CONNECT ${req.url}`);
+    const [host, port] = String(req.url).split(':');
+    const up = net.connect(Number(port), host, () => {
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      up.write(head);
+      up.pipe(socket);
+      socket.pipe(up);
+    });
+    tunnels.add(socket).add(up);
+    up.on('error', () => socket.destroy());
+    socket.on('error', () => up.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    seen,
+    close: () => {
+      // tunnels left the server's bookkeeping when CONNECT took them over
+      for (const t of tunnels) t.destroy();
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
 
 async function rejection(p: Promise<unknown>): Promise<CodedError> {
   try {
@@ -277,6 +318,43 @@ describe('retrain trigger: pipeline webhooks (against fakes of the documented AP
       const noCa = await rejection(triggerPipeline(parseWebhookConfig({ url: fake.generic, caFile: `${dir}/missing.pem` }), request));
       expect(noCa.code).to.equal('caFile');
     } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('goes through the proxy of HTTP_PROXY / HTTPS_PROXY (https tunnelled, the CA file still checking the pipeline), not for NO_PROXY hosts', async () => {
+    const keys = ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'no_proxy', 'NO_PROXY', 'all_proxy', 'ALL_PROXY'];
+    const saved = Object.fromEntries(keys.map((k) => [k, process.env[k]]));
+    const dir = tmpDir('webhook-proxy');
+    const proxy = await startProxy();
+    try {
+      for (const k of keys) delete process.env[k];
+      // by host name, as a pipeline is reached (TLS names no IP address as its server name)
+      const { cert, key } = selfSigned(dir, 'pipeline', 'DNS:localhost');
+      fake = await PipelineFakes.start({ tls: { cert: fs.readFileSync(cert), key: fs.readFileSync(key) } });
+      const hook = fake.generic.replace('127.0.0.1', 'localhost');
+      process.env.HTTPS_PROXY = proxy.url;
+      const a = await triggerPipeline(parseWebhookConfig({ url: hook, caFile: cert }), request);
+      expect(a).to.deep.include({ status: 201, runId: 'gen-7701' });
+      expect(proxy.seen).to.deep.equal([`CONNECT ${new URL(hook).host}`]);
+      // through the tunnel TLS is end to end: without the CA the pipeline's certificate is still refused
+      expect((await rejection(triggerPipeline(parseWebhookConfig({ url: hook, retries: 0 }), request))).code).to.equal('tls');
+      process.env.NO_PROXY = 'localhost';
+      await triggerPipeline(parseWebhookConfig({ url: hook, caFile: cert }), request);
+      expect(proxy.seen).to.have.length(2);
+      await fake.close();
+
+      delete process.env.NO_PROXY;
+      fake = await PipelineFakes.start();
+      process.env.HTTP_PROXY = proxy.url;
+      const j = await triggerPipeline(jenkins(), request);
+      expect(j.runId).to.equal('42');
+      expect(proxy.seen[2]).to.equal(`POST ${fake.jenkins}/job/ml/job/retrain-bearing/buildWithParameters`);
+      expect(fake.requests).to.have.length(1);
+    } finally {
+      for (const k of keys) if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+      await proxy.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
