@@ -330,7 +330,7 @@ const names = Array.from({ length: 40 }, (_, i) => 'ch' + (i % 4) + '.f' + i);
     expect(thrown(() => b.label({ value: 1 })).code).to.equal('labelKey');
     expect(thrown(() => b.label({ id: 'w0', value: NaN })).code).to.equal('labelValue');
     expect(thrown(() => b.label({ id: 'w0', value: true as unknown as number })).code).to.equal('labelValue');
-    expect(thrown(() => b.label({ t: Infinity, value: 1 })).code).to.equal('badTime');
+    expect(thrown(() => b.label({ t: Infinity, value: 1 })).code).to.equal('labelTime');
     expect(thrown(() => b.label({ t: T0, value: 1, toleranceMs: -1 })).code).to.equal('tolerance');
     expect((await rejection(b.snapshot(out, { since: NaN }))).code).to.equal('since');
     expect(b.stats()).to.include({ rows: 2, labelled: 0, unmatched: 0 });

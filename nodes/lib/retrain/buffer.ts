@@ -812,7 +812,7 @@ function checkLabel(l: BufferLabel): { t?: number; id?: string; value: number | 
   if (!isLabelValue(value)) throw new BufferError('labelValue', { got: describeValue(value), max: MAX_TEXT }, `expected the label's value as a finite number or a non-empty text of at most ${MAX_TEXT} characters, got ${describeValue(value)}`);
   if (id !== undefined) checkId(id);
   else if (t === undefined) throw new BufferError('labelKey', {}, "expected the label's id (the window's id) or t (a time in milliseconds since 1970) to join it to a row, got neither");
-  else if (!isTime(t)) throw new BufferError('badTime', { got: describeValue(t) }, `expected the label's time t as milliseconds since 1970 (a finite number), got ${describeValue(t)}`);
+  else if (!isTime(t)) throw new BufferError('labelTime', { got: describeValue(t) }, `expected the label's time t as milliseconds since 1970 (a finite number), got ${describeValue(t)}`);
   if (toleranceMs !== undefined && !(isFiniteNumber(toleranceMs) && toleranceMs >= 0)) throw new BufferError('tolerance', { got: describeValue(toleranceMs) }, `expected the label's toleranceMs as milliseconds, 0 or more, got ${describeValue(toleranceMs)}`);
   return { t, id, value, tolerance: toleranceMs };
 }
