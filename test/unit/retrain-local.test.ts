@@ -15,7 +15,11 @@ import * as ort from 'onnxruntime-node';
 import { domainCheck } from '../../nodes/lib/drift/domain';
 import { atLeastAsGood, compareMetrics } from '../../nodes/lib/approval/summary';
 import { readModelMetadata } from '../../nodes/lib/onnx/model-file';
-import { METADATA_VERSION } from '../../nodes/lib/model-metadata';
+import { METADATA_VERSION, type ModelMetadata } from '../../nodes/lib/model-metadata';
+import { referenceFromData, toOnnx } from '../../nodes/lib/model/export';
+import { domainFromData } from '../../nodes/lib/drift/domain';
+import { trainAutoencoder, trainMlp } from '../../nodes/lib/model/trainer';
+import { gaussian } from '../../nodes/lib/random';
 import { nextVersion, RETRAIN_CATALOG, trainCandidate, type CandidateResult } from '../../nodes/lib/retrain/local';
 import { DEFAULT_OUT as DEMO_MODEL, FAULT_ABOVE, simulateWindows, type Scenario } from '../../scripts/train-demo-model';
 
@@ -77,10 +81,11 @@ function writeDataset(dir: string, features: string[], rows: Array<Omit<Row, 'co
     rows: rows.length,
     labelled: rows.filter((r) => r.y !== undefined).length,
     features,
-    span: { start: rows[0].t, end: rows[rows.length - 1].t },
+    span: { start: new Date(rows[0].t).toISOString(), end: new Date(rows[rows.length - 1].t).toISOString() },
+    bytes: Buffer.byteLength(text),
     sha256: createHash('sha256').update(text).digest('hex'),
     createdAt: new Date(ts).toISOString(),
-    source: 'retrain-local.test.ts (simulated fleet)',
+    source: 'mlops-retrain-trigger buffer',
   };
   tweak(manifest);
   const p = path.join(dir, `dataset-${ts}-${Math.random().toString(36).slice(2, 8)}.manifest.json`);
@@ -163,7 +168,7 @@ describe('retrain: a local candidate trained in a worker thread', function () {
       expect(r.evaluation.trainRows).to.equal(usable - heldCount);
       const prov = m.provenance as Record<string, any>;
       expect(prov.dataset.sha256).to.equal('sha256:' + JSON.parse(fs.readFileSync(manifest, 'utf8')).sha256);
-      expect(prov.dataset.span).to.deep.equal({ start: rows[0].t, end: rows[rows.length - 1].t });
+      expect(prov.dataset.span).to.deep.equal({ start: new Date(rows[0].t).toISOString(), end: new Date(rows[rows.length - 1].t).toISOString() });
       expect(prov.parent.digest).to.equal('sha256:' + createHash('sha256').update(fs.readFileSync(DEMO_MODEL)).digest('hex'));
       expect(prov.parent.version).to.equal('1.0.0');
       expect(prov.trainedAt).to.be.a('string');
@@ -245,11 +250,11 @@ describe('retrain: a local candidate trained in a worker thread', function () {
   it('refuses labels that do not fit, a dataset that does not match its sha256, too few rows and bad options, each with its code', async () => {
     const bad = writeDataset(dir, features, rows.slice(0, 300).map((r, i) => (i === 7 ? { ...r, y: 'broken' } : r)));
     const e1 = await expectCode(trainCandidate({ manifest: bad, deployed: { path: DEMO_MODEL }, outDir: path.join(dir, 'x') }), 'labelInvalid');
-    expect(e1.message).to.contain('line 8: the label "broken" does not fit a classifier (expected 0, 1, "healthy" or "fault")');
+    expect(e1.message).to.match(/^line 8 of dataset .*\.jsonl: the label "broken" does not fit a classifier \(expected 0, 1, "healthy" or "fault"\)$/);
 
     const tampered = writeDataset(dir, features, rows.slice(0, 300), (m) => (m.sha256 = '0'.repeat(64)));
-    const e2 = await expectCode(trainCandidate({ manifest: tampered, deployed: { path: DEMO_MODEL }, outDir: path.join(dir, 'x') }), 'datasetDigest');
-    expect(e2.message).to.contain('does not match its manifest');
+    const e2 = await expectCode(trainCandidate({ manifest: tampered, deployed: { path: DEMO_MODEL }, outDir: path.join(dir, 'x') }), 'datasetChanged');
+    expect(e2.message).to.contain('has changed since its manifest was written');
 
     const few = writeDataset(dir, features, rows.filter((r) => r.y !== undefined).slice(0, 40));
     const e3 = await expectCode(trainCandidate({ manifest: few, deployed: { path: DEMO_MODEL }, outDir: path.join(dir, 'x') }), 'tooFewRows');
@@ -258,7 +263,62 @@ describe('retrain: a local candidate trained in a worker thread', function () {
     await expectCode(trainCandidate({ manifest, deployed: { path: DEMO_MODEL }, outDir: path.join(dir, 'x'), holdout: 1.5 }), 'option');
     await expectCode(trainCandidate({ manifest, deployed: { path: DEMO_MODEL }, outDir: path.join(dir, 'x'), version: '1.0.0' }), 'sameVersion');
     await expectCode(trainCandidate({ manifest, deployed: { path: path.join(dir, 'nothing.onnx') }, outDir: path.join(dir, 'x') }), 'deployedRead');
-    await expectCode(trainCandidate({ manifest: path.join(dir, 'none.json'), deployed: { path: DEMO_MODEL }, outDir: path.join(dir, 'x') }), 'manifestRead');
+    await expectCode(trainCandidate({ manifest: path.join(dir, 'none.json'), deployed: { path: DEMO_MODEL }, outDir: path.join(dir, 'x') }), 'readFailed');
+  });
+
+  it('retrains a regressor (rmse, mae, output.range of its training targets) and an autoencoder without labels (loss, outOfDomain)', async () => {
+    const names = ['s.a', 's.b', 's.c', 's.d'];
+    const g = gaussian(5);
+    // condition A around 0; the dataset drifts to B (offset +3 on a and b) half-way
+    const sample = (shift: number) => {
+      const x = [g() + shift, g() + shift, g(), g()];
+      return { x, y: 10 + 4 * x[0] - 2 * x[1] + x[2] * x[3] + 0.1 * g() };
+    };
+    const a = Array.from({ length: 600 }, () => sample(0));
+    const common = { epochs: 20, batchSize: 32, learningRate: 0.01, seed: 3 };
+    const write = async (kind: 'regressor' | 'autoencoder') => {
+      const model = kind === 'regressor' ? await trainMlp({ x: a.map((r) => r.x), y: a.map((r) => r.y), task: 'regression', hidden: [16], ...common }) : await trainAutoencoder({ x: a.map((r) => r.x), hidden: [3], ...common });
+      const x = a.map((r) => r.x);
+      const meta: ModelMetadata = {
+        name: `synthetic-${kind}`,
+        version: '2.4.0',
+        kind,
+        features: names,
+        output: { name: kind === 'regressor' ? 'load' : 'anomaly score' },
+        reference: referenceFromData(names, x),
+        domain: domainFromData(names, x),
+        metadataVersion: METADATA_VERSION,
+        provenance: { trainer: { hidden: kind === 'regressor' ? [16] : [3], ...common } },
+      };
+      const file = path.join(dir, `synthetic-${kind}.onnx`);
+      fs.writeFileSync(file, toOnnx(model, meta));
+      return file;
+    };
+    const data = [...Array.from({ length: 400 }, () => sample(0)), ...Array.from({ length: 800 }, () => sample(3))].map((r, i) => ({ t: 1.7e12 + i * 1000, id: 'm1', ...r }));
+    const reversed = [...names].reverse();
+    const m = writeDataset(dir, reversed, data.map((r) => ({ t: r.t, id: r.id, x: reversed.map((f) => r.x[names.indexOf(f)]), y: r.y })));
+
+    const reg = await trainCandidate({ manifest: m, deployed: { path: await write('regressor') }, outDir: path.join(dir, 'reg') });
+    expect(reg.metadata.kind).to.equal('regressor');
+    expect(reg.metadata.version).to.equal('2.4.1');
+    expect(reg.metadata.features).to.deep.equal(names);
+    const trainY = data.slice(0, reg.evaluation.trainRows).map((r) => r.y);
+    expect(reg.metadata.output!.range).to.deep.equal([Math.min(...trainY), Math.max(...trainY)]);
+    expect(Object.keys(reg.evaluation.candidate)).to.deep.equal(['rmse', 'mae', 'outOfDomain']);
+    expect(reg.evaluation.candidate.rmse).to.be.below(reg.evaluation.deployed.rmse);
+    expect(atLeastAsGood(compareMetrics(reg.evaluation.candidate, reg.evaluation.deployed), 0)).to.equal(true);
+
+    // the autoencoder ignores the labels; a dataset without any trains it too
+    const unlabelled = writeDataset(dir, names, data.map(({ y: _y, ...r }) => r));
+    const ae = await trainCandidate({ manifest: unlabelled, deployed: { path: await write('autoencoder') }, outDir: path.join(dir, 'ae'), version: '3.0.0' });
+    expect(ae.metadata.kind).to.equal('autoencoder');
+    expect(ae.metadata.version).to.equal('3.0.0');
+    expect(Object.keys(ae.evaluation.candidate)).to.deep.equal(['loss', 'outOfDomain']);
+    expect(ae.evaluation.trainRows + ae.evaluation.rows).to.equal(1200);
+    expect(ae.evaluation.candidate.loss).to.be.below(ae.evaluation.deployed.loss);
+    expect(ae.evaluation.deployed.outOfDomain).to.be.above(0.5);
+    expect(ae.evaluation.candidate.outOfDomain).to.be.below(0.1);
+    console.log(`      regressor: candidate rmse ${reg.evaluation.candidate.rmse}, deployed ${reg.evaluation.deployed.rmse}; autoencoder: candidate loss ${ae.evaluation.candidate.loss}, deployed ${ae.evaluation.deployed.loss}`);
   });
 
   it('aborting terminates the worker at once and leaves no file', async () => {

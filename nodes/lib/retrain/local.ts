@@ -90,34 +90,31 @@ export class RetrainError extends CodedError {
   }
 }
 
-/** The English texts of the error codes (the catalog's en-US texts say the same). */
+/**
+ * The English texts of the error codes (the catalog's en-US texts say the same). A dataset that
+ * cannot be read is refused by buffer.ts's readDataset with its codes (badManifest, readFailed,
+ * datasetChanged, datasetLine, datasetRows), in the same catalog.
+ */
 const TEXT = {
   option: (p: Params) => `option ${p.option} is ${p.value}: expected ${p.expected}`,
   aborted: () => 'the retrain was stopped before it finished (aborted)',
   workerFailed: (p: Params) => `the training worker stopped unexpectedly: ${p.reason}`,
-  manifestRead: (p: Params) => `cannot read the dataset manifest ${p.path}: ${p.reason}`,
-  manifestInvalid: (p: Params) => `${p.path} is not a dataset manifest: ${p.reason} (expected JSON with file, rows, features and sha256)`,
-  datasetRead: (p: Params) => `cannot read the dataset file ${p.path}: ${p.reason}`,
-  datasetDigest: (p: Params) => `the dataset file ${p.path} does not match its manifest: its sha256 is ${p.actual}, the manifest says ${p.expected}`,
-  datasetLine: (p: Params) =>
-    `the dataset file ${p.path}, line ${p.line}: ${p.reason} (expected one JSON object per line: { "t": ms, "x": [${p.features} numbers], "y": label or absent })`,
-  datasetRows: (p: Params) => `the dataset file ${p.path} has ${p.rows} rows, its manifest says ${p.expected}`,
-  deployedRead: (p: Params) => `cannot read the deployed model ${p.path}: ${p.reason}`,
+  deployedRead: (p: Params) => `cannot read the deployed model ${p.file}: ${p.reason}`,
   deployedMetadata: (p: Params) =>
-    `the deployed model ${p.path} cannot be retrained: ${p.reason} (expected this package's metadata: name, version, kind classifier, regressor or autoencoder, and the feature names)`,
+    `the deployed model ${p.file} cannot be retrained: ${p.reason} (expected this package's metadata: name, version, kind classifier, regressor or autoencoder, and the feature names)`,
   featuresMissing: (p: Params) =>
     `the dataset lacks ${p.count} of the deployed model's ${p.total} features: ${p.missing} (the dataset has instead: ${p.extra}); a candidate takes exactly the deployed model's features`,
   labelsNeeded: (p: Params) => `the deployed model is a ${p.kind}: a retrain needs labels, got ${p.labelled} labelled rows of ${p.rows}`,
-  labelInvalid: (p: Params) => `the dataset file ${p.path}, line ${p.line}: the label ${p.label} does not fit a ${p.kind} (expected ${p.expected})`,
+  labelInvalid: (p: Params) => `line ${p.line} of dataset ${p.file}: the label ${p.label} does not fit a ${p.kind} (expected ${p.expected})`,
   oneClass: (p: Params) => `the ${p.train} training rows hold only the class ${p.label}: a classifier needs examples of both classes`,
   tooFewRows: (p: Params) =>
     `${p.usable} usable rows of ${p.rows} (${p.train} to train, ${p.heldOut} held out): a retrain needs at least ${p.minTrain} to train and ${p.minHeldOut} held out`,
   sameVersion: (p: Params) => `the candidate's version ${p.version} is the deployed model's: expected another (default: the next patch version)`,
-  sameFile: (p: Params) => `the candidate ${p.path} would replace the deployed model: expected another output folder or version`,
+  sameFile: (p: Params) => `the candidate ${p.file} would replace the deployed model: expected another output folder or version`,
   trainFailed: (p: Params) => `the training failed: ${p.reason}`,
   evaluateCandidate: (p: Params) => `the candidate could not be evaluated on the held-out rows: ${p.reason}`,
   evaluateDeployed: (p: Params) => `the deployed model could not be evaluated on the held-out rows: ${p.reason}`,
-  writeFailed: (p: Params) => `cannot write the candidate to ${p.path}: ${p.reason}`,
+  candidateWrite: (p: Params) => `cannot write the candidate ${p.file}: ${p.reason}`,
 } satisfies Record<string, (p: Params) => string>;
 
 export type RetrainErrorCode = keyof typeof TEXT;

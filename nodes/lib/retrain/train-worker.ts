@@ -2,9 +2,9 @@
  * The retrain worker: the whole of a local retrain in one worker thread, so the Node-RED thread
  * only relays messages (local.ts starts it and documents the behaviour). In order:
  *   1. read the deployed model (hash, metadata: name, version, kind, features, classes, recipe);
- *   2. read the dataset (manifest + JSON lines, the file's sha256 checked against the manifest),
- *      pick the deployed model's features by name, map the labels, sort the usable rows by time
- *      and hold out the last share of them;
+ *   2. read the dataset (buffer.ts's readDataset: manifest + JSON lines, the file's sha256
+ *      checked against the manifest), pick the deployed model's features by name, map the
+ *      labels, sort the usable rows by time and hold out the last share of them;
  *   3. train (trainer.ts) with the deployed model's recipe (its provenance.trainer), export to
  *      ONNX with metadata v2 (reference and domain of the training rows);
  *   4. evaluate the candidate and the deployed model with onnxruntime-node on the held-out rows;
@@ -26,6 +26,7 @@ import { domainCheck, domainFromData, type DomainReference } from '../drift/doma
 import { METADATA_VERSION, type ModelKind, type ModelMetadata } from '../model-metadata';
 import { readModelFileSync, type ModelFile } from '../onnx/model-file';
 import { isCoded, type Params } from '../node-red/errors';
+import { readDataset } from './buffer';
 import { fileSafe, MIN_HELD_OUT_ROWS, MIN_TRAIN_ROWS, nextVersion, RetrainError, type CandidateResult } from './local';
 
 export interface RetrainJob {
@@ -53,107 +54,10 @@ export type FromTrainWorker =
   | { op: 'done'; result: RetrainResult }
   | { op: 'error'; error: WireError };
 
-// ------------------------------------------------------------------ dataset
-
-/** The manifest the training-data buffer writes beside a dataset file. */
-export interface DatasetManifest {
-  /** The JSON-lines file, relative to the manifest's folder (or absolute). */
-  file: string;
-  rows: number;
-  labelled?: number;
-  features: string[];
-  span?: { start: number; end: number };
-  /** sha256 of the file, hex, with or without "sha256:". */
-  sha256: string;
-  createdAt?: string | number;
-  source?: unknown;
-}
-
-/** One line of a dataset file: time (ms), stream id, feature values (null: missing), label. */
-export interface DatasetRow {
-  t: number;
-  id?: string;
-  x: Array<number | null>;
-  y?: number | string | null;
-}
-
-export interface Dataset {
-  manifest: DatasetManifest;
-  /** The data file's absolute path. */
-  file: string;
-  /** "sha256:<hex>" of the data file (checked against the manifest). */
-  digest: string;
-  rows: DatasetRow[];
-  /** Line number (1-based) of each row. */
-  lines: number[];
-}
-
 const reasonOf = (e: unknown): string => {
   const p = (e as { params?: { reason?: unknown } })?.params;
   return typeof p?.reason === 'string' ? p.reason : ((e as Error)?.message ?? String(e));
 };
-
-/** Reads a dataset from its manifest, checking the file's sha256 and every line. */
-export function readDataset(manifestPath: string): Dataset {
-  let raw: string;
-  try {
-    raw = fs.readFileSync(manifestPath, 'utf8');
-  } catch (e) {
-    throw new RetrainError('manifestRead', { path: manifestPath, reason: reasonOf(e) });
-  }
-  const invalid = (reason: string) => new RetrainError('manifestInvalid', { path: manifestPath, reason });
-  let m: Partial<DatasetManifest>;
-  try {
-    m = JSON.parse(raw);
-  } catch (e) {
-    throw invalid(`not JSON (${(e as Error).message})`);
-  }
-  if (!m || typeof m !== 'object' || Array.isArray(m)) throw invalid('not a JSON object');
-  if (typeof m.file !== 'string' || !m.file) throw invalid('it names no data file');
-  if (!Array.isArray(m.features) || m.features.length === 0 || !m.features.every((f) => typeof f === 'string' && f !== '')) throw invalid('features is not a list of names');
-  const dup = m.features.find((f, i) => m.features!.indexOf(f) !== i);
-  if (dup !== undefined) throw invalid(`the feature ${dup} is named twice`);
-  if (!Number.isInteger(m.rows) || (m.rows as number) < 0) throw invalid('rows is not a row count');
-  const want = typeof m.sha256 === 'string' ? m.sha256.replace(/^sha256:/i, '').toLowerCase() : '';
-  if (!/^[0-9a-f]{64}$/.test(want)) throw invalid('sha256 is not a sha256 digest');
-  const file = path.resolve(path.dirname(manifestPath), m.file);
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch (e) {
-    throw new RetrainError('datasetRead', { path: file, reason: reasonOf(e) });
-  }
-  const actual = createHash('sha256').update(bytes).digest('hex');
-  if (actual !== want) throw new RetrainError('datasetDigest', { path: file, actual: `sha256:${actual}`, expected: `sha256:${want}` });
-  const d = m.features.length;
-  const rows: DatasetRow[] = [];
-  const lines: number[] = [];
-  const text = bytes.toString('utf8');
-  let start = 0;
-  for (let line = 1; start < text.length; line++) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    const s = text.slice(start, end).trim();
-    start = end + 1;
-    if (!s) continue;
-    const bad = (reason: string) => new RetrainError('datasetLine', { path: file, line, reason, features: d });
-    let o: DatasetRow;
-    try {
-      o = JSON.parse(s);
-    } catch (e) {
-      throw bad(`not JSON (${(e as Error).message})`);
-    }
-    if (!o || typeof o !== 'object' || Array.isArray(o)) throw bad('not a JSON object');
-    if (typeof o.t !== 'number' || !Number.isFinite(o.t)) throw bad('t is not a time in ms');
-    if (!Array.isArray(o.x) || o.x.length !== d) throw bad(`x has ${Array.isArray(o.x) ? o.x.length : 'no'} values`);
-    if (!o.x.every((v) => v === null || typeof v === 'number')) throw bad('x holds a value that is not a number');
-    if (o.y !== undefined && o.y !== null && typeof o.y !== 'number' && typeof o.y !== 'string') throw bad('y is neither a number nor a text');
-    rows.push(o);
-    lines.push(line);
-  }
-  if (rows.length !== m.rows) throw new RetrainError('datasetRows', { path: file, rows: rows.length, expected: m.rows as number });
-  return { manifest: m as DatasetManifest, file, digest: `sha256:${actual}`, rows, lines };
-}
 
 // ------------------------------------------------------------------ deployed model
 
@@ -161,7 +65,7 @@ const KINDS: ModelKind[] = ['classifier', 'regressor', 'autoencoder'];
 
 /** The deployed model's metadata as a retrain needs it, or a coded error saying what is missing. */
 function checkDeployed(m: Partial<ModelMetadata> | undefined, p: string): ModelMetadata {
-  const bad = (reason: string) => new RetrainError('deployedMetadata', { path: p, reason });
+  const bad = (reason: string) => new RetrainError('deployedMetadata', { file: p, reason });
   if (!m) throw bad('it carries no metadata of this package (mlops.* metadata_props)');
   if (typeof m.name !== 'string' || !m.name) throw bad('it names no model name');
   if (typeof m.version !== 'string' || !m.version) throw bad('it names no version');
@@ -275,7 +179,7 @@ export function metricsOf(kind: ModelKind, scores: ArrayLike<number>, y: ArrayLi
 }
 
 /** Share of rows out of a domain (columns picked by the domain's feature names), undefined when the domain is unusable or names a column the dataset lacks. */
-function outOfDomain(domain: unknown, rows: DatasetRow[], column: Map<string, number>): number | undefined {
+function outOfDomain(domain: unknown, rows: number[][], column: Map<string, number>): number | undefined {
   const check = domainCheck(domain);
   if (!check) return undefined;
   const cols = (domain as DomainReference).features.map((f) => column.get(f));
@@ -283,7 +187,7 @@ function outOfDomain(domain: unknown, rows: DatasetRow[], column: Map<string, nu
   const v = new Float64Array(cols.length);
   let out = 0;
   for (const r of rows) {
-    for (let j = 0; j < cols.length; j++) v[j] = r.x[cols[j]!] ?? NaN;
+    for (let j = 0; j < cols.length; j++) v[j] = r[cols[j]!];
     if (check.check(v).out) out++;
   }
   return round6(out / Math.max(1, rows.length));
@@ -323,7 +227,17 @@ async function scoresOf(ort: typeof Ort, bytes: Uint8Array, x: Float32Array, n: 
 
 // ------------------------------------------------------------------ the job
 
-const span = (ts: number[]) => (ts.length ? { start: Math.min(...ts), end: Math.max(...ts) } : undefined);
+/** Earliest and latest time, ISO 8601 (as the dataset manifest writes its span). */
+function span(ts: number[]): { start: string; end: string } | undefined {
+  if (!ts.length) return undefined;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const t of ts) {
+    if (t < lo) lo = t;
+    if (t > hi) hi = t;
+  }
+  return { start: new Date(lo).toISOString(), end: new Date(hi).toISOString() };
+}
 
 /** The whole retrain (see the file's comment). Throws RetrainError. */
 export async function runRetrain(job: RetrainJob, hooks: { progress?(p: { epoch: number; epochs: number; loss: number }): void } = {}): Promise<RetrainResult> {
@@ -348,7 +262,7 @@ export async function runRetrain(job: RetrainJob, hooks: { progress?(p: { epoch:
   try {
     deployedFile = readModelFileSync(job.deployed);
   } catch (e) {
-    throw new RetrainError('deployedRead', { path: job.deployed, reason: reasonOf(e) });
+    throw new RetrainError('deployedRead', { file: job.deployed, reason: reasonOf(e) });
   }
   const meta = checkDeployed(deployedFile.metadata, job.deployed);
   const kind = meta.kind;
@@ -362,16 +276,18 @@ export async function runRetrain(job: RetrainJob, hooks: { progress?(p: { epoch:
       return path.resolve(a) === path.resolve(b);
     }
   };
-  if (same(file, job.deployed)) throw new RetrainError('sameFile', { path: file });
+  if (same(file, job.deployed)) throw new RetrainError('sameFile', { file });
   try {
     fs.mkdirSync(job.outDir, { recursive: true });
     fs.accessSync(job.outDir, fs.constants.W_OK);
   } catch (e) {
-    throw new RetrainError('writeFailed', { path: file, reason: reasonOf(e) });
+    throw new RetrainError('candidateWrite', { file, reason: reasonOf(e) });
   }
 
   // 2. the dataset
-  const ds = readDataset(job.manifest);
+  const ds = await readDataset(job.manifest);
+  const dsFile = path.join(path.dirname(path.resolve(job.manifest)), ds.manifest.file);
+  const total = ds.x.length;
   const column = new Map(ds.manifest.features.map((f, i) => [f, i] as const));
   const missing = meta.features.filter((f) => !column.has(f));
   if (missing.length) {
@@ -392,35 +308,33 @@ export async function runRetrain(job: RetrainJob, hooks: { progress?(p: { epoch:
         if (i >= 0) return i;
       }
       const expected = classes ? `0, 1, "${classes[0]}" or "${classes[1]}"` : '0 or 1 (the deployed model names no classes)';
-      throw new RetrainError('labelInvalid', { path: ds.file, line, label: JSON.stringify(y), kind, expected });
+      throw new RetrainError('labelInvalid', { file: dsFile, line, label: JSON.stringify(y), kind, expected });
     }
     if (typeof y === 'number' && Number.isFinite(y)) return y;
-    throw new RetrainError('labelInvalid', { path: ds.file, line, label: JSON.stringify(y), kind, expected: 'a number' });
+    throw new RetrainError('labelInvalid', { file: dsFile, line, label: JSON.stringify(y), kind, expected: 'a number' });
   };
-  const labelled = ds.rows.reduce((a, r) => a + (r.y !== undefined && r.y !== null ? 1 : 0), 0);
-  if (supervised && labelled === 0) throw new RetrainError('labelsNeeded', { kind, labelled, rows: ds.rows.length });
-  const usable: { row: DatasetRow; x: number[]; y: number; i: number }[] = [];
-  let skipped = 0;
-  ds.rows.forEach((row, i) => {
+  const labels = ds.y ?? [];
+  const labelled = labels.reduce<number>((a, v) => a + (v !== undefined ? 1 : 0), 0);
+  if (supervised && labelled === 0) throw new RetrainError('labelsNeeded', { kind, labelled, rows: total });
+  const usable: { t: number; x: number[]; y: number; i: number }[] = [];
+  for (let i = 0; i < total; i++) {
     let y = NaN;
     if (supervised) {
-      if (row.y === undefined || row.y === null) return;
-      y = labelOf(row.y, ds.lines[i]);
+      const v = labels[i];
+      if (v === undefined) continue;
+      // a dataset has one row a line, no blank lines (readDataset refuses them): line = i + 1
+      y = labelOf(v, i + 1);
     }
-    const x = cols.map((c) => row.x[c]);
-    if (!x.every((v) => typeof v === 'number' && Number.isFinite(v))) {
-      skipped++;
-      return;
-    }
-    usable.push({ row, x: x as number[], y, i });
-  });
+    const row = ds.x[i];
+    usable.push({ t: ds.t[i], x: cols.map((c) => row[c]), y, i });
+  }
   // by time, file order among equal times (Array.prototype.sort is stable)
-  usable.sort((a, b) => a.row.t - b.row.t);
+  usable.sort((a, b) => a.t - b.t);
   const n = usable.length;
   const nHeld = Math.round(n * job.holdout);
   const nTrain = n - nHeld;
   if (nTrain < MIN_TRAIN_ROWS || nHeld < MIN_HELD_OUT_ROWS) {
-    throw new RetrainError('tooFewRows', { usable: n, rows: ds.rows.length, train: nTrain, heldOut: nHeld, minTrain: MIN_TRAIN_ROWS, minHeldOut: MIN_HELD_OUT_ROWS });
+    throw new RetrainError('tooFewRows', { usable: n, rows: total, train: nTrain, heldOut: nHeld, minTrain: MIN_TRAIN_ROWS, minHeldOut: MIN_HELD_OUT_ROWS });
   }
   const train = usable.slice(0, nTrain);
   const held = usable.slice(nTrain);
@@ -509,7 +423,7 @@ export async function runRetrain(job: RetrainJob, hooks: { progress?(p: { epoch:
       throw new RetrainError('evaluateDeployed', { reason: (e as Error)?.message ?? String(e) });
     }
   });
-  const heldRows = held.map((r) => r.row);
+  const heldRows = held.map((r) => ds.x[r.i]);
   const candidate = metricsOf(kind, candScores, heldY, threshold);
   const deployed = metricsOf(kind, depScores, heldY, threshold);
   const candOod = outOfDomain(base.domain, heldRows, column);
@@ -518,7 +432,7 @@ export async function runRetrain(job: RetrainJob, hooks: { progress?(p: { epoch:
   if (depOod !== undefined) deployed.outOfDomain = depOod;
 
   // 5. the candidate with its metrics and provenance, written atomically
-  const heldSpan = span(held.map((r) => r.row.t));
+  const heldSpan = span(held.map((r) => r.t));
   const metadata: ModelMetadata = {
     ...base,
     metrics: {
@@ -534,17 +448,17 @@ export async function runRetrain(job: RetrainJob, hooks: { progress?(p: { epoch:
       source: 'retrain trigger: local training on the gateway',
       dataset: {
         manifest: job.manifest,
-        file: ds.file,
-        sha256: ds.digest,
-        span: ds.manifest.span ?? span(ds.rows.map((r) => r.t)),
-        rows: ds.rows.length,
+        file: dsFile,
+        sha256: `sha256:${ds.manifest.sha256}`,
+        span: ds.manifest.span ?? span(ds.t),
+        rows: total,
         labelled,
         createdAt: ds.manifest.createdAt,
         source: ds.manifest.source,
       },
       parent: { name: meta.name, version: meta.version, digest: deployedFile.digest },
-      rows: { usable: n, train: nTrain, heldOut: nHeld, skippedMissingValues: skipped, unlabelled: supervised ? ds.rows.length - labelled : 0 },
-      split: { holdout: job.holdout, order: 'by time, not shuffled', train: span(train.map((r) => r.row.t)), heldOut: heldSpan },
+      rows: { usable: n, train: nTrain, heldOut: nHeld, unlabelled: supervised ? total - labelled : 0 },
+      split: { holdout: job.holdout, order: 'by time, not shuffled', train: span(train.map((r) => r.t)), heldOut: heldSpan },
       trainer: { ...recipe, backend: model.backend, finalLoss: round6(model.history.loss[model.history.loss.length - 1]) },
       evaluation: { rows: nHeld, candidate, deployed },
       trainedAt,
@@ -567,7 +481,7 @@ export async function runRetrain(job: RetrainJob, hooks: { progress?(p: { epoch:
   } catch (e) {
     fs.rmSync(job.tmpFile, { force: true });
     if (isCoded(e)) throw e;
-    throw new RetrainError('writeFailed', { path: file, reason: reasonOf(e) });
+    throw new RetrainError('candidateWrite', { file, reason: reasonOf(e) });
   }
   return { file, digest, metadata, evaluation: { candidate, deployed, rows: nHeld, trainRows: nTrain }, trainingMs: model.trainingMs };
 }
