@@ -145,6 +145,20 @@ describe('retrain trigger: pipeline webhooks (against fakes of the documented AP
     expect(bare.params.said).to.equal('Invalid request. "reason", "dataset", "drift", "model", "requestedAt" are not permitted keys. "ref" wasn\'t supplied.');
   });
 
+  it('github: a drift report too large for the inputs GitHub takes goes as its summary (top-level values and the drifted names)', async () => {
+    fake = await PipelineFakes.start();
+    const features = Array.from({ length: 800 }, (_, i) => ({ name: `feature_${i}`, ks: 0.1, psi: 0.2, wasserstein: 0.3, js: 0.4, reference: { mean: 1, std: 2, count: 3 } }));
+    const drift = { state: 'drift', method: 'ks', statistic: 0.5, threshold: 0.3, drifted: ['feature_1', 'feature_7'], features };
+    expect(JSON.stringify(drift).length).to.be.above(65_535);
+    const a = await triggerPipeline(github(), { ...request, drift });
+    expect(a.status).to.equal(200);
+    const inputs = (fake.requests[0].json as { inputs: Record<string, string> }).inputs;
+    expect(JSON.parse(inputs.drift)).to.deep.equal({ state: 'drift', method: 'ks', statistic: 0.5, threshold: 0.3, drifted: ['feature_1', 'feature_7'], truncated: true });
+    // the other presets take the whole report
+    await triggerPipeline(jenkins(), { ...request, drift });
+    expect(JSON.parse(fake.requests[1].form!.DRIFT)).to.deep.equal(drift);
+  });
+
   it('jenkins: buildWithParameters through folders, form parameters, Basic user:API token; the queue item comes back', async () => {
     fake = await PipelineFakes.start();
     const a = await triggerPipeline(jenkins(), request);

@@ -198,7 +198,8 @@ export function parseWebhookConfig(raw: unknown): WebhookConfig {
   for (const k of ['token', 'username', 'password'] as const) {
     const v = c[k];
     if (isEmpty(v)) continue;
-    if (typeof v !== 'string') problems.push(err('notText', { field: `credentials.${k}`, got: typeof v }, `credentials.${k}: expected a text, got a ${typeof v}`));
+    // the kind only, never the value: it is a credential
+    if (typeof v !== 'string') problems.push(err('notText', { field: `credentials.${k}`, got: `a ${typeof v}` }, `credentials.${k}: expected a text, got a ${typeof v}`));
     else credentials[k] = k === 'username' ? v.trim() : v;
   }
   if (credentials.username && credentials.password === undefined) {
@@ -224,7 +225,7 @@ export function parseWebhookConfig(raw: unknown): WebhookConfig {
     const segments = job ? jobSegments(job) : undefined;
     if (job && !segments) problems.push(err('badJob', { field: 'jenkins.job', got: job.slice(0, 80) }, `jenkins.job: expected a job name or its path through folders such as team/retrain, got ${JSON.stringify(job.slice(0, 80))}`));
     const token = j.token;
-    if (!isEmpty(token) && typeof token !== 'string') problems.push(err('notText', { field: 'jenkins.token', got: typeof token }, `jenkins.token: expected a text, got a ${typeof token}`));
+    if (!isEmpty(token) && typeof token !== 'string') problems.push(err('notText', { field: 'jenkins.token', got: `a ${typeof token}` }, `jenkins.token: expected a text, got a ${typeof token}`));
     const trigger = typeof token === 'string' && token.trim() ? token : undefined;
     if (!credentials.username && !trigger) problems.push(err('jenkinsAuth', { field: 'credentials.username' }, "credentials: Jenkins needs a user and that user's API token, or the job's remote trigger token"));
     if (job && segments) cfg.jenkins = { job: segments.join('/'), ...(trigger ? { token: trigger } : {}) };
@@ -307,7 +308,7 @@ function githubInputs(r: RetrainRequest): Record<string, string> {
   if (size(inputs) > GITHUB_MAX_INPUTS_CHARS) {
     throw err('inputsTooLarge', { size: size(inputs), max: GITHUB_MAX_INPUTS_CHARS }, `the GitHub inputs come to ${size(inputs)} characters, more than the ${GITHUB_MAX_INPUTS_CHARS} GitHub accepts`);
   }
-  if (Object.keys(inputs).length > GITHUB_MAX_INPUTS) throw err('tooManyInputs', { max: GITHUB_MAX_INPUTS }, `more than ${GITHUB_MAX_INPUTS} GitHub inputs`);
+  // at most 9 parameters (retrainParameters), within GITHUB_MAX_INPUTS
   return inputs;
 }
 
