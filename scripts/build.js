@@ -37,6 +37,17 @@ for (const lang of fs.readdirSync(path.join(root, 'locales'))) {
     } else fs.copyFileSync(path.join(src, f), path.join(dst, f));
   }
 }
+// tfjs-core's gradients exist only as ES modules that Node cannot load (imports without file
+// extensions): bundle them into one CommonJS file for the trainer (nodes/lib/model/trainer.ts).
+require('esbuild').buildSync({
+  entryPoints: [require.resolve('@tensorflow/tfjs-core/dist/register_all_gradients.js')],
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  outfile: path.join(out, 'lib', 'model', 'tfjs-gradients.js'),
+  logLevel: 'warning',
+});
+
 // A plugin's catalog (plugins/<name>.html's texts) beside the plugin: Node-RED registers it under the plugin's id.
 for (const lang of fs.readdirSync(path.join(root, 'locales'))) {
   for (const f of fs.readdirSync(path.join(root, 'plugins')).filter((f) => f.endsWith('.html'))) {

@@ -26,7 +26,7 @@ import { distRoot, freePort, root, startRedProcess, type RedProcess } from '../s
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { name: string; 'node-red': { nodes: Record<string, string> } };
 /** Where Manage palette installs the package, relative to the user directory. */
 const INSTALLED = `node_modules/${pkg.name}`;
-const EXAMPLES = ['approval-gate', 'drift-detect', 'feature-window', 'onnx-infer', 'opcua-read', 'registry-pull'];
+const EXAMPLES = ['approval-gate', 'drift-detect', 'feature-window', 'onnx-infer', 'opcua-read', 'registry-pull', 'retrain-github', 'retrain-local'];
 
 type FlowNode = Record<string, unknown> & { id: string; type: string; z?: string; wires?: string[][] };
 const readExample = (name: string) => JSON.parse(fs.readFileSync(path.join(root, 'examples', `${name}.json`), 'utf8')) as FlowNode[];
@@ -470,6 +470,34 @@ describe('the shipped examples in a real Node-RED, installed as npm pack ships t
     expect(audit.map((r) => r.type)).to.deep.equal(['request', 'decision', 'request', 'decision']);
     expect(red.from('approval.example.err')).to.have.length(1);
     expect(red.from('approval.example.rejected')).to.deep.equal([]);
+  });
+
+  it('retrain trigger (local): "new condition" gives a decision to retrain, a candidate trained in a worker with both models\' metrics, held at the gate; pressing again while it waits says so', async function () {
+    this.timeout(180000);
+    await red.importAndDeploy('retrain-local');
+    await waitFor('the deployed model at the trigger', () => red.from('retrain.example.decisions').length === 0 && red.status.get('retrain.example.pull')?.some((s) => /bearing-fault 1.0.0/.test(s.text ?? '')) || undefined, 30000, 100);
+    await red.press('retrain.example.condition');
+    // the decisions debug node shows msg.payload: the decision in words
+    const decisions = () => red.from('retrain.example.decisions').map((d) => String(d.msg));
+    const go = await waitFor('the decision to retrain', () => decisions().find((d) => /retraining$/.test(d)), 30000, 100);
+    expect(go).to.match(/^drift for \d+ s, 300 new rows: retraining$/);
+    type Candidate = { model: { name: string; version: string; metadata: { features: string[] } }; evaluation: { candidate: Record<string, number>; deployed: Record<string, number>; rows: number }; dataset: { rows: number; labelled: number } };
+    const cand = await waitFor('the candidate', () => red.from('retrain.example.candidate')[0]?.msg as Candidate | undefined, 120000, 200).catch((e) => {
+      throw new Error(`${e.message}: decisions ${JSON.stringify(decisions())}, errors ${JSON.stringify(red.from('retrain.example.err').map((d) => d.msg))}`);
+    });
+    expect(cand.model).to.include({ name: 'bearing-fault', version: '1.0.1' });
+    expect(cand.model.metadata.features).to.have.length(40);
+    expect(cand.dataset).to.include({ rows: 300, labelled: 300 });
+    expect(cand.evaluation.rows).to.equal(60);
+    expect(Object.keys(cand.evaluation.candidate)).to.include.members(['accuracy', 'auc', 'f1']);
+    let list: { pending: Array<{ summary: { title: string; metrics: Array<{ name: string; candidate?: number; deployed?: number }> } }> } = { pending: [] };
+    for (const t0 = Date.now(); !list.pending.length && Date.now() - t0 < 20000; await sleep(200)) list = await red.json('/mlops-approval/requests');
+    const req = list.pending.find((p) => p.summary.title === 'bearing-fault 1.0.1')!;
+    expect(req.summary.metrics.find((m) => m.name === 'accuracy')).to.include({ candidate: cand.evaluation.candidate.accuracy, deployed: cand.evaluation.deployed.accuracy });
+    await red.press('retrain.example.condition');
+    const waits = await waitFor('the decision while it waits', () => decisions().find((d) => /waits for approval/.test(d)), 30000, 100);
+    expect(waits).to.equal('candidate bearing-fault 1.0.1 waits for approval: no retrain until it is decided');
+    expect(red.from('retrain.example.err').map((d) => d.msg)).to.deep.equal([]);
   });
 
   it('opcua read: the endpoint from MLOPS_OPCUA_ENDPOINT; refused until the server certificate is trusted as the comment says, then samples and reads', async () => {

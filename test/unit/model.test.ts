@@ -258,8 +258,10 @@ describe('the committed demo model (flows/predictive-maintenance/models/bearing-
     expect(m.metrics).to.include.keys('accuracy', 'auc', 'f1');
     expect(m.provenance).to.include.keys('train', 'test', 'rows');
     expect(info.inputs[0].shape).to.deep.equal(['batch', 40]);
-    // the demo's own run (seed 42) through the flow's feature window, as npm start computes it
-    const { names, windows } = simulateWindows({ name: 'demo', machine: DEMO_MACHINE, durationS: 3300 });
+    // the demo's own run (seed 42) through the flow's feature window, as npm start computes it, in
+    // condition A (the model's domain; after 2700 s the bearing is replaced and condition B follows,
+    // whose healthy windows this A-only model calls a fault: test/integration/drift-demo.test.ts)
+    const { names, windows } = simulateWindows({ name: 'demo', machine: DEMO_MACHINE, durationS: 2700 });
     expect(m.features).to.deep.equal(names);
     expect(Object.keys(m.reference!.features)).to.deep.equal(names);
     const healthy = windows.filter((w) => w.label === 0);

@@ -14,8 +14,16 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-// tfjs-core registers the gradients only with this (tfjs-layers would import it).
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
+// tfjs-core registers the gradients only with register_all_gradients (tfjs-layers would import
+// it), shipped as ES modules whose imports name no file extension: Node cannot load them (under
+// tsx they load). The build bundles them into CommonJS beside this file (scripts/build.js); the
+// gradients land in tfjs's global registry, shared with the tfjs-core loaded here.
+try {
+  require('./tfjs-gradients');
+} catch (e) {
+  if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw e;
+  require('@tensorflow/tfjs-core/dist/register_all_gradients');
+}
 
 export type Activation = 'relu' | 'tanh' | 'sigmoid' | 'linear';
 export type MlpTask = 'regression' | 'binary';

@@ -23,7 +23,7 @@ export function retrainRequest(job: RetrainJob): RetrainRequest {
   const m = job.deployed;
   return {
     reason: job.decision.text,
-    dataset: { uri: pathToFileURL(path.join(path.dirname(job.manifestFile), job.dataset.file)).href, sha256: job.dataset.sha256, rows: job.dataset.rows },
+    dataset: job.dataset && { uri: pathToFileURL(path.join(path.dirname(job.manifestFile), job.dataset.file)).href, sha256: job.dataset.sha256, rows: job.dataset.rows },
     drift: driftSummary(job.drift),
     model: m?.name ? { name: m.name, version: String(m.version ?? ''), digest: String(m.digest ?? '') } : undefined,
     requestedAt: new Date(job.decision.at).toISOString(),
@@ -34,6 +34,7 @@ export function retrainRequest(job: RetrainJob): RetrainRequest {
 export function localAction(o: { holdout: number; epochs: number; progress?(text: string): void }): ActionRunner {
   return async (job) => {
     const deployed = job.deployed;
+    if (!job.dataset) throw new BufferError('emptySnapshot', { features: '' }, 'no rows to snapshot: expected at least one row in the buffer');
     if (!deployed?.path) {
       throw new BufferError('noDeployed', {}, 'no deployed model is known to retrain: wire the approved model messages (approval gate, output 1) or registry pull into this node');
     }

@@ -45,7 +45,7 @@ export function parseRetrainConfig(d: RawRetrainConfig): RetrainConfig {
     policy: {
       holdMs: numberField(d, 'holdMinutes', { default: 5, min: 0, max: 7 * 1440 }) * 60_000,
       cooldownMs: numberField(d, 'cooldownMinutes', { default: 60, min: 0, max: 30 * 1440 }) * 60_000,
-      minRows: numberField(d, 'minRows', { default: 500, min: 10, max: 10_000_000, integer: true }),
+      minRows: numberField(d, 'minRows', { default: 500, min: 0, max: 10_000_000, integer: true }),
       maxPerDay: numberField(d, 'maxPerDay', { default: 3, min: 1, max: 100, integer: true }),
     },
     bufferBytes: numberField(d, 'bufferMB', { default: 50, min: 1, max: 10_000 }) * 1024 * 1024,
@@ -62,8 +62,9 @@ export type ActionRunner = (job: RetrainJob) => Promise<Record<string, unknown>>
 
 export interface RetrainJob {
   decision: Decision;
-  dataset: DatasetManifest;
-  /** The dataset's manifest file. */
+  /** The snapshot (none for a pipeline or service when the buffer is empty). */
+  dataset?: DatasetManifest;
+  /** The dataset's manifest file ('' without one). */
   manifestFile: string;
   deployed?: Partial<ModelInfo>;
   drift?: Partial<DriftReport>;
@@ -207,8 +208,9 @@ export class RetrainController {
       await this.buffer.flush();
       const datasets = path.join(this.dir, 'datasets');
       const names = Array.isArray(this.deployed?.metadata?.features) ? (this.deployed!.metadata!.features as string[]) : undefined;
-      const dataset = await this.buffer.snapshot(datasets, names ? { names } : undefined);
-      const manifestFile = path.join(datasets, path.basename(dataset.file).replace(/\.jsonl$/, '.json'));
+      // a pipeline or a training service may train on data of its own: no rows, no dataset
+      const dataset = this.buffer.stats().rows || this.config.action === 'local' ? await this.buffer.snapshot(datasets, names ? { names } : undefined) : undefined;
+      const manifestFile = dataset ? path.join(datasets, path.basename(dataset.file).replace(/\.jsonl$/, '.json')) : '';
       const out = await this.run({ decision: d, dataset, manifestFile, deployed: this.deployed, drift: this.drift, candidatesDir: path.join(this.dir, 'candidates'), signal });
       const model = out.model as Partial<ModelInfo> | undefined;
       // a local candidate waits for approval by its digest; a pipeline's by any new model
