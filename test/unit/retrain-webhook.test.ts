@@ -301,7 +301,7 @@ describe('retrain trigger: pipeline webhooks (against fakes of the documented AP
     const ctl = new AbortController();
     setTimeout(() => ctl.abort(), 50);
     const ab = await rejection(triggerPipeline(jenkins({ timeoutMs: 5000, retries: 3 }), request, { ...fast, signal: ctl.signal }));
-    expect(ab.code).to.equal('aborted');
+    expect(ab.code).to.equal('requestAborted');
     expect(fake.requests).to.have.length(6);
   });
 

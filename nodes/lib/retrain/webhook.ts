@@ -231,7 +231,7 @@ export function parseWebhookConfig(raw: unknown): WebhookConfig {
     if (job && segments) cfg.jenkins = { job: segments.join('/'), ...(trigger ? { token: trigger } : {}) };
   } else if (preset === 'kubeflow') {
     const k = section('kubeflow');
-    const id = { re: ID, code: 'badId', says: 'an ID (no spaces, / ? or #)' };
+    const id = { re: ID, code: 'badPipelineId', says: 'an ID (no spaces, / ? or #)' };
     const pipelineId = text(k, 'kubeflow.pipelineId', 'pipelineId', preset, id);
     const pipelineVersionId = text(k, 'kubeflow.pipelineVersionId', 'pipelineVersionId', undefined, id);
     const experimentId = text(k, 'kubeflow.experimentId', 'experimentId', undefined, id);
@@ -527,7 +527,7 @@ function failure(e: unknown, target: string, cfg: WebhookConfig, timedOut: boole
   const ax = e as AxiosError;
   const code = String(ax?.code ?? (e as NodeJS.ErrnoException)?.code ?? '');
   if (timedOut) return fail(true, 'timeout', { url, ms: cfg.timeoutMs }, (n) => `${url}: no answer within ${cfg.timeoutMs} ms (timeout)${times(n)}`);
-  if (code === 'ERR_CANCELED') return fail(false, 'aborted', { url }, () => `${url}: cancelled before the pipeline answered (it may have received the request)`);
+  if (code === 'ERR_CANCELED') return fail(false, 'requestAborted', { url }, () => `${url}: cancelled before the pipeline answered (it may have received the request)`);
   const reason = mask(String((e as Error)?.message ?? e)).slice(0, 300);
   const host = new URL(target).host;
   if (TLS_CODES.test(code)) {
@@ -637,7 +637,7 @@ export async function triggerPipeline(cfg: WebhookConfig, request: RetrainReques
         await sleep(delay, o.signal);
       } catch {
         const url = shownUrl(out.url);
-        throw err('aborted', { url }, `${url}: cancelled before the pipeline answered (it may have received the request)`);
+        throw err('requestAborted', { url }, `${url}: cancelled before the pipeline answered (it may have received the request)`);
       }
     }
   } finally {
