@@ -145,7 +145,7 @@ export class RetrainController {
     if (msg.label !== undefined) {
       const t = Number(msg.labelTime ?? msg.timestamp);
       const matched = this.buffer.label({ value: msg.label as number | string, id: typeof msg.labelId === 'string' ? msg.labelId : undefined, t: Number.isFinite(t) ? t : undefined });
-      if (!matched) this.io.log(`a label (${String(msg.label)}) found no buffered window to join; kept for later windows`);
+      if (!matched) this.io.log(`a label (${String(msg.label)}) found no buffered window to join (by id, or by time within the window's length): not kept`);
     }
     if (msg.drift && typeof msg.drift === 'object') {
       this.drift = msg.drift as Partial<DriftReport>;
