@@ -31,6 +31,7 @@ const READ = catalog('opcua-read').label;
 const PULL = catalog('registry-pull').label;
 const REG = catalog('registry').label;
 const GATE = catalog('approval-gate').label;
+const RT = catalog('retrain-trigger').label;
 const NAME = 'Name'; // node-red:common.label.name
 // The editor asks the internet for nothing of ours; this machine may have no internet.
 const EDITOR_NOISE = /net::ERR_|Failed to load resource/;
@@ -128,6 +129,24 @@ const gateRows = (o: { timeout: boolean; auto: boolean; broker: boolean }) => [
   GATE.approvals, GATE.timeout, ...(o.timeout ? [GATE.timeoutOutcome] : []), GATE.maxPending,
   GATE.supersedeLabel, GATE.passApprovedLabel, GATE.autoApproveLabel, ...(o.auto ? [GATE.autoMargin, GATE.autoRequireSignatureLabel] : []),
   GATE.mqttBroker, ...(o.broker ? [GATE.mqttTopic, GATE.approverKeys] : []), GATE.auditFile, NAME,
+];
+
+// retrain trigger: the policy rows always; the action's own rows; a pipeline's rows by its preset
+type Preset = 'generic' | 'github' | 'jenkins' | 'kubeflow' | 'argo';
+const retrainRows = (action: 'local' | 'webhook' | 'mqtt', preset: Preset = 'generic') => [
+  RT.action, RT.hold, RT.cooldown, RT.minRows, RT.maxPerDay, RT.buffer,
+  ...(action === 'local' ? [RT.holdout, RT.epochs] : []),
+  ...(action === 'webhook'
+    ? [
+        RT.preset, RT.url,
+        ...{ generic: [], github: [RT.ghRepo, RT.ghWorkflow], jenkins: [RT.jenkinsJob, RT.jenkinsToken], kubeflow: [RT.kfpPipeline, RT.kfpVersion], argo: [RT.argo] }[preset],
+        ...(preset === 'generic' || preset === 'jenkins' ? [RT.username] : []),
+        ...(preset !== 'jenkins' ? [RT.token] : []),
+        RT.timeout, RT.caFile,
+      ]
+    : []),
+  ...(action === 'mqtt' ? [RT.mqttBroker, RT.mqttTopic] : []),
+  NAME,
 ];
 
 for (const rt of runtimes()) {
@@ -461,6 +480,47 @@ for (const rt of runtimes()) {
         await closeDialog(page, 'cancel');
       }
       noPageErrors();
+    });
+
+    it('retrain trigger: the rows follow the action and the pipeline preset; bad values say why, hidden ones are not checked', async () => {
+      const V = catalog('retrain-trigger').validate;
+      const id = await dragFromPalette(page, 'mlops-retrain-trigger', { x: 1100, y: 620 });
+      await openNode(page, id, '#node-input-action');
+      expect(await visibleRows(page, NODE_FORM), 'local').to.deep.equal(retrainRows('local'));
+      await enter(page, '#node-input-holdout', '80');
+      expect(await hoverMessage(page, '#node-input-holdout')).to.equal(fill(common.range, { min: 5, max: 50 }));
+      await enter(page, '#node-input-holdout', '20');
+      await enter(page, '#node-input-minRows', 'lots');
+      expect(await hoverMessage(page, '#node-input-minRows')).to.equal(common.number);
+      await enter(page, '#node-input-minRows', '500');
+      await page.selectOption('#node-input-action', 'webhook');
+      for (const preset of ['generic', 'github', 'jenkins', 'kubeflow', 'argo'] as const) {
+        await page.selectOption('#node-input-preset', preset);
+        expect(await visibleRows(page, NODE_FORM), `webhook ${preset}`).to.deep.equal(retrainRows('webhook', preset));
+      }
+      await page.selectOption('#node-input-preset', 'github');
+      expect(await hoverMessage(page, '#node-input-url')).to.equal(V.url);
+      expect(await hoverMessage(page, '#node-input-ghOwner')).to.equal(V.ghOwner);
+      await enter(page, '#node-input-url', 'https://bot:secret@api.github.com');
+      expect(await hoverMessage(page, '#node-input-url')).to.equal(V.credentialsInUrl);
+      await enter(page, '#node-input-url', 'https://api.github.com');
+      for (const [f, v] of [['#node-input-ghOwner', 'acme'], ['#node-input-ghRepo', 'models'], ['#node-input-ghWorkflow', 'retrain.yml']]) await enter(page, f, v);
+      expect(await hoverMessage(page, '#node-input-ghWorkflow'), 'a workflow file').to.equal('(not marked invalid)');
+      await shot('retrain-github');
+      // the Jenkins job is required only with that preset
+      await page.selectOption('#node-input-preset', 'jenkins');
+      expect(await hoverMessage(page, '#node-input-jenkinsJob')).to.equal(V.jenkinsJob);
+      await page.selectOption('#node-input-preset', 'github');
+      expect(await page.locator('#node-input-jenkinsJob').evaluate((e) => e.classList.contains('input-error')), 'a hidden Jenkins job is not checked').to.equal(false);
+      await page.selectOption('#node-input-action', 'mqtt');
+      expect(await visibleRows(page, NODE_FORM), 'mqtt').to.deep.equal(retrainRows('mqtt'));
+      await enter(page, '#node-input-mqttTopic', 'factory/+/retrain');
+      expect(await hoverMessage(page, '#node-input-mqttTopic')).to.equal(fill(V.topicWildcard, { value: 'factory/+/retrain' }));
+      await page.selectOption('#node-input-action', 'local');
+      await closeDialog(page, 'ok');
+      const n = await nodeState(page, id);
+      expect(n?.valid, JSON.stringify(n?.errors)).to.equal(true);
+      expect(n?.props).to.include({ action: 'local', ghOwner: 'acme', ghWorkflow: 'retrain.yml' });
     });
 
     it('approval gate: the rows follow timeout, auto-approve and the console broker; bad values and bad approver keys say why', async () => {
