@@ -9,7 +9,7 @@ import { texts } from './lib/node-red/i18n';
 import { refuseInput, settle } from './lib/node-red/node';
 import { resolveUserPath } from './lib/node-red/paths';
 import { ThrottledStatus, type StatusShape } from './lib/node-red/status';
-import { localAction, mqttAction, webhookAction } from './lib/retrain/actions';
+import { localAction, mqttAction, webhookAction, webhookFields, type WebhookCredentials, type WebhookFields } from './lib/retrain/actions';
 import { parseRetrainConfig, retrainFolder, RetrainController, type ActionRunner, type RawRetrainConfig, type RetrainConfig } from './lib/retrain/controller';
 import type { Decision } from './lib/retrain/policy';
 import { parseWebhookConfig } from './lib/retrain/webhook';
@@ -17,37 +17,15 @@ import { BufferError } from './lib/retrain/buffer';
 
 const NS = 'mlops-retrain-trigger';
 
-interface Def extends NodeDef, RawRetrainConfig {
-  preset?: string;
-  url?: string;
-  timeout?: string | number;
-  retries?: string | number;
-  caFile?: string;
-  allowHttp?: boolean;
-  ghOwner?: string;
-  ghRepo?: string;
-  ghWorkflow?: string;
-  ghRef?: string;
-  jenkinsJob?: string;
-  kfpPipelineId?: string;
-  kfpPipelineVersionId?: string;
-  kfpExperimentId?: string;
-  argoNamespace?: string;
-  argoTemplate?: string;
+interface Def extends NodeDef, RawRetrainConfig, WebhookFields {
   mqttBroker?: string;
   mqttTopic?: string;
-}
-interface Credentials {
-  token?: string;
-  username?: string;
-  password?: string;
-  jenkinsToken?: string;
 }
 
 export = function (RED: NodeAPI) {
   const tx = texts(RED, NS);
 
-  function MlopsRetrainTrigger(this: Node<Credentials>, def: Def) {
+  function MlopsRetrainTrigger(this: Node<WebhookCredentials>, def: Def) {
     RED.nodes.createNode(this, def);
     const node = this;
     const c = node.credentials ?? {};
@@ -64,19 +42,7 @@ export = function (RED: NodeAPI) {
       };
       if (config.action === 'local') action = localAction({ holdout: config.holdout, epochs: config.epochs, progress });
       else if (config.action === 'webhook') {
-        const cfg = parseWebhookConfig({
-          preset: def.preset,
-          url: def.url,
-          timeoutMs: def.timeout === undefined || def.timeout === '' ? undefined : Number(def.timeout) * 1000,
-          retries: def.retries,
-          caFile: def.caFile ? resolveUserPath(RED, def.caFile) : undefined,
-          allowHttp: def.allowHttp,
-          github: { owner: def.ghOwner, repo: def.ghRepo, workflow: def.ghWorkflow, ref: def.ghRef },
-          jenkins: { job: def.jenkinsJob, token: c.jenkinsToken },
-          kubeflow: { pipelineId: def.kfpPipelineId, pipelineVersionId: def.kfpPipelineVersionId, experimentId: def.kfpExperimentId },
-          argo: { namespace: def.argoNamespace, template: def.argoTemplate },
-          credentials: { token: c.token, username: c.username, password: c.password },
-        });
+        const cfg = parseWebhookConfig(webhookFields(def, c, (f) => resolveUserPath(RED, f)));
         action = webhookAction(cfg, { retrying: progress });
       } else {
         const topic = String(def.mqttTopic ?? '').trim();

@@ -69,3 +69,47 @@ export function mqttAction(broker: MqttBroker, topic: string): ActionRunner {
     return { payload: request, topic, published: { topic } };
   };
 }
+
+/** The webhook's fields as the dialog saves them (flat), and its credentials. */
+export interface WebhookFields {
+  preset?: string;
+  url?: string;
+  /** Seconds. */
+  timeout?: string | number;
+  retries?: string | number;
+  caFile?: string;
+  allowHttp?: boolean;
+  ghOwner?: string;
+  ghRepo?: string;
+  ghWorkflow?: string;
+  ghRef?: string;
+  jenkinsJob?: string;
+  kfpPipelineId?: string;
+  kfpPipelineVersionId?: string;
+  kfpExperimentId?: string;
+  argoNamespace?: string;
+  argoTemplate?: string;
+}
+export interface WebhookCredentials {
+  token?: string;
+  username?: string;
+  password?: string;
+  jenkinsToken?: string;
+}
+
+/** The dialog's flat fields as parseWebhookConfig takes them; `resolve` places a CA file under the user directory. */
+export function webhookFields(d: WebhookFields, c: WebhookCredentials, resolve: (file: string) => string): Record<string, unknown> {
+  return {
+    preset: d.preset,
+    url: d.url,
+    timeoutMs: d.timeout === undefined || d.timeout === '' ? undefined : Number(d.timeout) * 1000,
+    retries: d.retries,
+    caFile: d.caFile ? resolve(d.caFile) : undefined,
+    allowHttp: d.allowHttp,
+    github: { owner: d.ghOwner, repo: d.ghRepo, workflow: d.ghWorkflow, ref: d.ghRef },
+    jenkins: { job: d.jenkinsJob, token: c.jenkinsToken },
+    kubeflow: { pipelineId: d.kfpPipelineId, pipelineVersionId: d.kfpPipelineVersionId, experimentId: d.kfpExperimentId },
+    argo: { namespace: d.argoNamespace, template: d.argoTemplate },
+    credentials: { token: c.token, username: c.username, password: c.password },
+  };
+}
