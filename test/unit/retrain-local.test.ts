@@ -222,12 +222,18 @@ describe('retrain: a local candidate trained in a worker thread', function () {
     expect(fs.existsSync(path.join(dir, 'nolabels')) ? fs.readdirSync(path.join(dir, 'nolabels')) : []).to.deep.equal([]);
   });
 
-  it('refuses a dataset that lacks one of the deployed features, naming the missing and the extra ones (featuresMissing)', async () => {
+  it('refuses a dataset that lacks one of the deployed features, naming the missing and the extra ones (featuresDiffer, featuresMissing)', async () => {
     const renamed = features.map((f) => (f === 'speed.mean' ? 'speed.average' : f));
     const m = writeDataset(dir, renamed, rows.slice(0, 300));
-    const err = await expectCode(trainCandidate({ manifest: m, deployed: { path: DEMO_MODEL }, outDir: path.join(dir, 'missing') }), 'featuresMissing');
-    expect(err.params).to.include({ count: 1, total: 40, missing: 'speed.mean', extra: 'speed.average' });
-    expect(err.message).to.contain("lacks 1 of the deployed model's 40 features: speed.mean (the dataset has instead: speed.average)");
+    const err = await expectCode(trainCandidate({ manifest: m, deployed: { path: DEMO_MODEL }, outDir: path.join(dir, 'missing') }), 'featuresDiffer');
+    expect(err.params).to.deep.equal({ count: 1, total: 40, missing: 'speed.mean', extra: 'speed.average' });
+    expect(err.message).to.equal("the dataset lacks 1 of the deployed model's 40 features: speed.mean, and has others instead: speed.average; a candidate takes exactly the deployed model's features");
+    const keep = features.filter((f) => !f.startsWith('speed.'));
+    const fewer = writeDataset(dir, keep, rows.slice(0, 300).map((r) => ({ ...r, x: keep.map((f) => r.x[features.indexOf(f)]) })));
+    const err2 = await expectCode(trainCandidate({ manifest: fewer, deployed: { path: DEMO_MODEL }, outDir: path.join(dir, 'missing') }), 'featuresMissing');
+    expect(err2.message).to.equal(
+      "the dataset lacks 10 of the deployed model's 40 features: speed.mean, speed.std, speed.min, speed.max, speed.rms, speed.p2p, speed.skewness, speed.kurtosis, … (10); a candidate takes exactly the deployed model's features",
+    );
   });
 
   it('picks the features by name: a dataset with its columns in another order and an extra column trains the same candidate', async () => {
@@ -249,8 +255,9 @@ describe('retrain: a local candidate trained in a worker thread', function () {
 
   it('refuses labels that do not fit, a dataset that does not match its sha256, too few rows and bad options, each with its code', async () => {
     const bad = writeDataset(dir, features, rows.slice(0, 300).map((r, i) => (i === 7 ? { ...r, y: 'broken' } : r)));
-    const e1 = await expectCode(trainCandidate({ manifest: bad, deployed: { path: DEMO_MODEL }, outDir: path.join(dir, 'x') }), 'labelInvalid');
-    expect(e1.message).to.match(/^line 8 of dataset .*\.jsonl: the label "broken" does not fit a classifier \(expected 0, 1, "healthy" or "fault"\)$/);
+    const e1 = await expectCode(trainCandidate({ manifest: bad, deployed: { path: DEMO_MODEL }, outDir: path.join(dir, 'x') }), 'labelClass');
+    expect(e1.message).to.match(/^line 8 of dataset .*\.jsonl: the label "broken" is not one of the classifier's classes: expected 0, 1, "healthy" or "fault"$/);
+    expect(e1.params).to.include({ line: 8, label: '"broken"', negative: 'healthy', positive: 'fault' });
 
     const tampered = writeDataset(dir, features, rows.slice(0, 300), (m) => (m.sha256 = '0'.repeat(64)));
     const e2 = await expectCode(trainCandidate({ manifest: tampered, deployed: { path: DEMO_MODEL }, outDir: path.join(dir, 'x') }), 'datasetChanged');
@@ -260,7 +267,9 @@ describe('retrain: a local candidate trained in a worker thread', function () {
     const e3 = await expectCode(trainCandidate({ manifest: few, deployed: { path: DEMO_MODEL }, outDir: path.join(dir, 'x') }), 'tooFewRows');
     expect(e3.message).to.equal('40 usable rows of 40 (32 to train, 8 held out): a retrain needs at least 50 to train and 10 held out');
 
-    await expectCode(trainCandidate({ manifest, deployed: { path: DEMO_MODEL }, outDir: path.join(dir, 'x'), holdout: 1.5 }), 'option');
+    const e4 = await expectCode(trainCandidate({ manifest, deployed: { path: DEMO_MODEL }, outDir: path.join(dir, 'x'), holdout: 1.5 }), 'badHoldout');
+    expect(e4.message).to.equal('option holdout is 1.5: expected a share between 0 and 1 (default 0.2)');
+    await expectCode(trainCandidate({ manifest, deployed: { path: DEMO_MODEL }, outDir: path.join(dir, 'x'), epochs: 0 }), 'badEpochs');
     await expectCode(trainCandidate({ manifest, deployed: { path: DEMO_MODEL }, outDir: path.join(dir, 'x'), version: '1.0.0' }), 'sameVersion');
     await expectCode(trainCandidate({ manifest, deployed: { path: path.join(dir, 'nothing.onnx') }, outDir: path.join(dir, 'x') }), 'deployedRead');
     await expectCode(trainCandidate({ manifest: path.join(dir, 'none.json'), deployed: { path: DEMO_MODEL }, outDir: path.join(dir, 'x') }), 'readFailed');
@@ -349,5 +358,33 @@ describe('retrain: a local candidate trained in a worker thread', function () {
     expect(fs.existsSync(out) ? fs.readdirSync(out) : []).to.deep.equal([]);
     // an abort before the start starts nothing
     await expectCode(trainCandidate({ manifest, deployed: { path: DEMO_MODEL }, outDir: out, signal: AbortSignal.abort() }), 'aborted');
+  });
+
+  it('an abort after the training (export, evaluation with onnxruntime, write) ends in aborted or a complete candidate, never a crash or a stray file', async () => {
+    const outcomes: string[] = [];
+    for (const delayMs of [0, 15, 40, 80, 160]) {
+      const out = path.join(dir, `late-abort-${delayMs}`);
+      const ac = new AbortController();
+      const p = trainCandidate({
+        manifest,
+        deployed: { path: DEMO_MODEL },
+        outDir: out,
+        epochs: 1,
+        signal: ac.signal,
+        onProgress: () => void setTimeout(() => ac.abort(), delayMs),
+      });
+      try {
+        const r = await p;
+        expect(fs.readdirSync(out)).to.deep.equal([path.basename(r.file)]);
+        outcomes.push(`${delayMs} ms: finished`);
+      } catch (e) {
+        expect((e as { code?: string }).code, (e as Error).message).to.equal('aborted');
+        const left = fs.existsSync(out) ? fs.readdirSync(out) : [];
+        // a temporary file never stays; the candidate itself only when the abort came after its rename
+        expect(left.filter((f) => f.endsWith('.tmp'))).to.deep.equal([]);
+        outcomes.push(`${delayMs} ms: aborted${left.length ? ' (after the rename)' : ''}`);
+      }
+    }
+    console.log(`      abort after the last epoch: ${outcomes.join('; ')}`);
   });
 });

@@ -96,16 +96,25 @@ export class RetrainError extends CodedError {
  * datasetChanged, datasetLine, datasetRows), in the same catalog.
  */
 const TEXT = {
-  option: (p: Params) => `option ${p.option} is ${p.value}: expected ${p.expected}`,
+  badPath: (p: Params) => `option ${p.option} is ${p.value}: expected a path`,
+  badHoldout: (p: Params) => `option holdout is ${p.value}: expected a share between 0 and 1 (default 0.2)`,
+  badEpochs: (p: Params) => `option epochs is ${p.value}: expected a whole number from 1 to 100000`,
+  badSeed: (p: Params) => `option seed is ${p.value}: expected a whole number`,
+  badVersion: (p: Params) => `option version is ${p.value}: expected a version such as 1.0.1`,
+  badNice: (p: Params) => `option nice is ${p.value}: expected a whole number from 0 to 19`,
   aborted: () => 'the retrain was stopped before it finished (aborted)',
   workerFailed: (p: Params) => `the training worker stopped unexpectedly: ${p.reason}`,
   deployedRead: (p: Params) => `cannot read the deployed model ${p.file}: ${p.reason}`,
   deployedMetadata: (p: Params) =>
     `the deployed model ${p.file} cannot be retrained: ${p.reason} (expected this package's metadata: name, version, kind classifier, regressor or autoencoder, and the feature names)`,
   featuresMissing: (p: Params) =>
-    `the dataset lacks ${p.count} of the deployed model's ${p.total} features: ${p.missing} (the dataset has instead: ${p.extra}); a candidate takes exactly the deployed model's features`,
+    `the dataset lacks ${p.count} of the deployed model's ${p.total} features: ${p.missing}; a candidate takes exactly the deployed model's features`,
+  featuresDiffer: (p: Params) =>
+    `the dataset lacks ${p.count} of the deployed model's ${p.total} features: ${p.missing}, and has others instead: ${p.extra}; a candidate takes exactly the deployed model's features`,
   labelsNeeded: (p: Params) => `the deployed model is a ${p.kind}: a retrain needs labels, got ${p.labelled} labelled rows of ${p.rows}`,
-  labelInvalid: (p: Params) => `line ${p.line} of dataset ${p.file}: the label ${p.label} does not fit a ${p.kind} (expected ${p.expected})`,
+  labelClass: (p: Params) => `line ${p.line} of dataset ${p.file}: the label ${p.label} is not one of the classifier's classes: expected 0, 1, "${p.negative}" or "${p.positive}"`,
+  labelBinary: (p: Params) => `line ${p.line} of dataset ${p.file}: the label ${p.label} is not a class of the classifier: expected 0 or 1 (the deployed model names no classes)`,
+  labelNumber: (p: Params) => `line ${p.line} of dataset ${p.file}: the label ${p.label} is not a number, as a regressor's target must be`,
   oneClass: (p: Params) => `the ${p.train} training rows hold only the class ${p.label}: a classifier needs examples of both classes`,
   tooFewRows: (p: Params) =>
     `${p.usable} usable rows of ${p.rows} (${p.train} to train, ${p.heldOut} held out): a retrain needs at least ${p.minTrain} to train and ${p.minHeldOut} held out`,
@@ -144,15 +153,15 @@ function workerEntry(): { file: string; execArgv?: string[] } {
 }
 
 function checkOptions(o: TrainCandidateOptions): void {
-  const bad = (option: string, value: unknown, expected: string) => new RetrainError('option', { option, value: String(value), expected });
-  if (!o || typeof o.manifest !== 'string' || !o.manifest) throw bad('manifest', o?.manifest, 'the path of a dataset manifest');
-  if (!o.deployed || typeof o.deployed.path !== 'string' || !o.deployed.path) throw bad('deployed.path', o.deployed?.path, 'the path of the deployed .onnx model');
-  if (typeof o.outDir !== 'string' || !o.outDir) throw bad('outDir', o.outDir, 'a folder for the candidate');
-  if (o.holdout !== undefined && !(typeof o.holdout === 'number' && o.holdout > 0 && o.holdout < 1)) throw bad('holdout', o.holdout, 'a share between 0 and 1 (default 0.2)');
-  if (o.epochs !== undefined && !(Number.isInteger(o.epochs) && o.epochs >= 1 && o.epochs <= 100000)) throw bad('epochs', o.epochs, 'a whole number from 1 to 100000');
-  if (o.seed !== undefined && !Number.isInteger(o.seed)) throw bad('seed', o.seed, 'a whole number');
-  if (o.version !== undefined && !(typeof o.version === 'string' && o.version.trim() !== '' && o.version.length <= 128)) throw bad('version', o.version, 'a version text such as 1.0.1');
-  if (o.nice !== undefined && !(Number.isInteger(o.nice) && o.nice >= 0 && o.nice <= 19)) throw bad('nice', o.nice, 'a whole number from 0 to 19');
+  const bad = (code: RetrainErrorCode, value: unknown, option?: string) => new RetrainError(code, option ? { option, value: String(value) } : { value: String(value) });
+  if (!o || typeof o.manifest !== 'string' || !o.manifest) throw bad('badPath', o?.manifest, 'manifest');
+  if (!o.deployed || typeof o.deployed.path !== 'string' || !o.deployed.path) throw bad('badPath', o.deployed?.path, 'deployed.path');
+  if (typeof o.outDir !== 'string' || !o.outDir) throw bad('badPath', o.outDir, 'outDir');
+  if (o.holdout !== undefined && !(typeof o.holdout === 'number' && o.holdout > 0 && o.holdout < 1)) throw bad('badHoldout', o.holdout);
+  if (o.epochs !== undefined && !(Number.isInteger(o.epochs) && o.epochs >= 1 && o.epochs <= 100000)) throw bad('badEpochs', o.epochs);
+  if (o.seed !== undefined && !Number.isInteger(o.seed)) throw bad('badSeed', o.seed);
+  if (o.version !== undefined && !(typeof o.version === 'string' && o.version.trim() !== '' && o.version.length <= 128)) throw bad('badVersion', o.version);
+  if (o.nice !== undefined && !(Number.isInteger(o.nice) && o.nice >= 0 && o.nice <= 19)) throw bad('badNice', o.nice);
 }
 
 /** A coded error that crossed the worker boundary (a plain object), as a CodedError again. */

@@ -293,8 +293,9 @@ export async function runRetrain(job: RetrainJob, hooks: { progress?(p: { epoch:
   if (missing.length) {
     const need = new Set(meta.features);
     const extra = ds.manifest.features.filter((f) => !need.has(f));
-    const list = (a: string[]) => (a.length === 0 ? 'none' : a.length <= 8 ? a.join(', ') : `${a.slice(0, 8).join(', ')} and ${a.length - 8} more`);
-    throw new RetrainError('featuresMissing', { count: missing.length, total: meta.features.length, missing: list(missing), extra: list(extra) });
+    const list = (a: string[]) => (a.length <= 8 ? a.join(', ') : `${a.slice(0, 8).join(', ')}, … (${a.length})`);
+    const p = { count: missing.length, total: meta.features.length, missing: list(missing) };
+    throw extra.length ? new RetrainError('featuresDiffer', { ...p, extra: list(extra) }) : new RetrainError('featuresMissing', p);
   }
   const cols = meta.features.map((f) => column.get(f)!);
   const d = cols.length;
@@ -307,11 +308,13 @@ export async function runRetrain(job: RetrainJob, hooks: { progress?(p: { epoch:
         const i = classes.indexOf(y);
         if (i >= 0) return i;
       }
-      const expected = classes ? `0, 1, "${classes[0]}" or "${classes[1]}"` : '0 or 1 (the deployed model names no classes)';
-      throw new RetrainError('labelInvalid', { file: dsFile, line, label: JSON.stringify(y), kind, expected });
+      const label = JSON.stringify(y);
+      throw classes
+        ? new RetrainError('labelClass', { file: dsFile, line, label, negative: classes[0], positive: classes[1] })
+        : new RetrainError('labelBinary', { file: dsFile, line, label });
     }
     if (typeof y === 'number' && Number.isFinite(y)) return y;
-    throw new RetrainError('labelInvalid', { file: dsFile, line, label: JSON.stringify(y), kind, expected: 'a number' });
+    throw new RetrainError('labelNumber', { file: dsFile, line, label: JSON.stringify(y) });
   };
   const labels = ds.y ?? [];
   const labelled = labels.reduce<number>((a, v) => a + (v !== undefined ? 1 : 0), 0);
