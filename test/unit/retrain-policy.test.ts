@@ -69,7 +69,7 @@ describe('retrain trigger: the policy', () => {
     started(s, 0);
     s.running = false;
     expect(decide(C, s, { now: MIN, newRows: 800, requested: true }).act).to.equal(true);
-    expect(decide(C, s, { now: MIN, newRows: 10, requested: true }).reason).to.equal('data');
+    expect(decide(C, s, { now: MIN, newRows: 10, requested: true }).text).to.equal('retrain requested: 10 new rows of 500 needed');
     started(s, MIN);
     started(s, 2 * MIN);
     s.running = false;

@@ -56,7 +56,7 @@ export function localAction(o: { holdout: number; epochs: number; progress?(text
 export function webhookAction(cfg: WebhookConfig, o: { retrying?(text: string): void }): ActionRunner {
   return async (job) => {
     const request = retrainRequest(job);
-    const answer = await triggerPipeline(cfg, request, { signal: job.signal, onRetry: (attempt, ms, reason) => o.retrying?.(`attempt ${attempt} failed (${reason}): again in ${Math.round(ms / 1000)} s`) });
+    const answer = await triggerPipeline(cfg, request, { signal: job.signal, onRetry: (attempt, ms, reason) => o.retrying?.(`retry in ${Math.round(ms / 1000)} s (attempt ${attempt} failed: ${reason})`) });
     return { payload: answer, topic: 'pipeline', pipeline: answer, request };
   };
 }

@@ -332,8 +332,11 @@ export class TrainingBuffer {
   }
 
   /** Rows with the latest names whose window end is at or after `t`: what `snapshot({ since: t })` would take. */
-  rowsSince(t: number): number {
-    const names = this.segs[this.segs.length - 1]?.names;
+  rowsSince(t: number, want?: string[]): number {
+    const latest = this.segs[this.segs.length - 1]?.names;
+    // rows of the segments with the names asked for (a model's features), else the latest names
+    const key = want?.join('\u0000');
+    const names = key === undefined ? latest : this.segs.find((g) => g.names.join('\u0000') === key)?.names;
     let i = 0;
     if (this.sorted) {
       let hi = this.rows.length;

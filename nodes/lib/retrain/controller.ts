@@ -86,10 +86,15 @@ export interface RetrainIo {
   explain(d: Decision): string;
 }
 
+/** msg.features of a features message (one window, or a batch with one window per row). */
+type Features = { names?: unknown; window?: { start?: unknown; end?: unknown }; shape?: unknown; windows?: { start?: ArrayLike<number>; end?: ArrayLike<number> } };
+
 interface Persisted {
   policy: Omit<PolicyState, 'running'>;
   deployed?: Partial<ModelInfo>;
   lastRetrainAt?: number;
+  /** A retrain that started and has not ended (a kill): undone at the next open. */
+  running?: { at: number; previous: number };
 }
 
 const asNumberArray = (v: unknown): number[] | undefined => (Array.isArray(v) ? (v as number[]) : ArrayBuffer.isView(v) && !(v instanceof DataView) ? Array.from(v as unknown as ArrayLike<number>) : undefined);
@@ -102,6 +107,8 @@ export class RetrainController {
   private lastRetrainAt = 0;
   private abort?: AbortController;
   private running?: Promise<void>;
+  /** The retrain running now: when it started, and the last one before it. */
+  private started?: { at: number; previous: number };
 
   constructor(
     private readonly config: RetrainConfig,
@@ -123,6 +130,11 @@ export class RetrainController {
       this.state = { retrains: Array.isArray(p.policy?.retrains) ? p.policy.retrains : [], driftSince: p.policy?.driftSince, pending: p.policy?.pending };
       this.deployed = p.deployed;
       this.lastRetrainAt = p.lastRetrainAt ?? 0;
+      // killed during a retrain: it did not happen (its data and the day's count are given back)
+      if (p.running) {
+        this.undo(p.running);
+        await this.save();
+      }
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.io.warn(`state.json of the retrain trigger could not be read, starting afresh: ${(e as Error).message}`);
     }
@@ -132,13 +144,19 @@ export class RetrainController {
 
   private save(): Promise<void> {
     const { running: _r, ...policy } = this.state;
-    const p: Persisted = { policy, deployed: this.deployed, lastRetrainAt: this.lastRetrainAt };
+    const p: Persisted = { policy, deployed: this.deployed, lastRetrainAt: this.lastRetrainAt, running: this.started };
     return writeAtomic(this.stateFile, JSON.stringify(p));
+  }
+
+  /** A retrain that failed or was cut short: as if it had not started. */
+  private undo(r: { at: number; previous: number }): void {
+    this.state.retrains = this.state.retrains.filter((t) => t !== r.at);
+    this.lastRetrainAt = r.previous;
   }
 
   /** One input message: features to buffer, a label, a model (deployed or decided), a drift report, a request. */
   async input(msg: Record<string, unknown>): Promise<void> {
-    const features = msg.features as { names?: unknown; window?: { end?: unknown }; shape?: unknown; windows?: { end?: ArrayLike<number> } } | undefined;
+    const features = msg.features as Features | undefined;
     if (msg.model && typeof msg.model === 'object') return this.model(msg);
     const x = asNumberArray(msg.payload);
     if (x && features && Array.isArray(features.names)) this.addFeatures(x, features, msg);
@@ -156,16 +174,21 @@ export class RetrainController {
     }
   }
 
-  private addFeatures(x: number[], f: { names?: unknown; window?: { end?: unknown }; shape?: unknown; windows?: { end?: ArrayLike<number> } }, msg: Record<string, unknown>): void {
+  private addFeatures(x: number[], f: Features, msg: Record<string, unknown>): void {
     const names = f.names as string[];
     const shape = f.shape as [number, number] | undefined;
     const id = typeof msg.windowId === 'string' ? msg.windowId : undefined;
+    // the window's start too: a label by time joins the window within its length
+    const span = (end: unknown, start: unknown) => {
+      const t = Number.isFinite(Number(end)) ? Number(end) : this.now();
+      const s = Number(start);
+      return Number.isFinite(s) && s <= t ? { t, start: s } : { t };
+    };
     if (Array.isArray(shape) && shape.length === 2 && shape[0] * shape[1] === x.length) {
-      for (let r = 0; r < shape[0]; r++) this.buffer.add({ t: Number(f.windows?.end?.[r] ?? this.now()), features: x.slice(r * shape[1], (r + 1) * shape[1]), names });
+      for (let r = 0; r < shape[0]; r++) this.buffer.add({ ...span(f.windows?.end?.[r], f.windows?.start?.[r]), features: x.slice(r * shape[1], (r + 1) * shape[1]), names });
       return;
     }
-    const end = Number(f.window?.end);
-    this.buffer.add({ t: Number.isFinite(end) ? end : this.now(), id, features: x, names });
+    this.buffer.add({ ...span(f.window?.end, f.window?.start), id, features: x, names });
   }
 
   /** A model message: the model deployed now (approved, or at start), or a candidate's fate. */
@@ -174,33 +197,44 @@ export class RetrainController {
     const approval = msg.approval as { decision?: string } | undefined;
     const pending = this.state.pending;
     if (approval && approval.decision !== 'approved') {
-      if (pending && (!pending.digest || pending.digest === m.digest)) {
+      if (pending && (!pending.digest || pending.digest === m.digest) && m.digest !== pending.replaces) {
         this.io.log(`candidate ${pending.name} ${pending.version} was ${approval.decision}: the cooldown runs from its retrain`);
         this.state.pending = undefined;
       }
     } else {
       this.deployed = { name: m.name, version: m.version, digest: m.digest, path: m.path, metadata: m.metadata, source: m.source, format: 'onnx' };
-      // the candidate approved, or any new model deployed (a pipeline's model through registry pull)
-      if (pending && (!pending.digest || pending.digest === m.digest)) this.state.pending = undefined;
+      // the candidate approved, or a pipeline's new model (not the one deployed when it was asked: registry pull sends that again at every start)
+      if (pending && (pending.digest ? pending.digest === m.digest : m.digest !== pending.replaces)) this.state.pending = undefined;
     }
     await this.save();
   }
 
   /** Asks the policy; acts on "go". */
   private async evaluate(requested: boolean): Promise<void> {
-    const d = decide(this.config.policy, this.state, { now: this.now(), newRows: this.buffer.rowsSince(this.lastRetrainAt), requested, state: String(this.drift?.state ?? 'ok') });
+    const names = Array.isArray(this.deployed?.metadata?.features) ? (this.deployed!.metadata!.features as string[]) : undefined;
+    const d = decide(this.config.policy, this.state, { now: this.now(), newRows: this.buffer.rowsSince(this.lastRetrainAt, names), requested, state: String(this.drift?.state ?? 'ok') });
     this.io.send(1, { payload: this.io.explain(d), retrain: d, topic: 'retrain decision' });
     this.io.status(this.io.explain(d), d.act ? 'blue' : d.reason === 'noDrift' ? 'green' : 'yellow');
     if (!d.act) return;
     started(this.state, d.at);
+    this.started = { at: d.at, previous: this.lastRetrainAt };
     this.lastRetrainAt = d.at;
     await this.save();
     this.abort = new AbortController();
-    this.running = this.retrain(d, this.abort.signal).catch((e: unknown) => this.io.failed(e)).finally(() => {
-      this.state.running = false;
-      this.abort = undefined;
-      this.running = undefined;
-    });
+    const signal = this.abort.signal;
+    this.running = this.retrain(d, signal)
+      .catch(async (e: unknown) => {
+        // a failed retrain used up neither the data nor the day's count
+        this.undo(this.started!);
+        if (!signal.aborted) this.io.failed(e);
+      })
+      .finally(async () => {
+        this.state.running = false;
+        this.started = undefined;
+        this.abort = undefined;
+        this.running = undefined;
+        await this.save().catch((e: Error) => this.io.warn(`state.json of the retrain trigger could not be written: ${e.message}`));
+      });
   }
 
   private async retrain(d: Decision, signal: AbortSignal): Promise<void> {
@@ -214,12 +248,13 @@ export class RetrainController {
       const out = await this.run({ decision: d, dataset, manifestFile, deployed: this.deployed, drift: this.drift, candidatesDir: path.join(this.dir, 'candidates'), signal });
       const model = out.model as Partial<ModelInfo> | undefined;
       // a local candidate waits for approval by its digest; a pipeline's by any new model
-      this.state.pending = { name: model?.name ?? this.deployed?.name ?? 'model', version: model?.version ?? 'from the pipeline', digest: model?.digest, since: this.now() };
+      // a local candidate waits by its digest; a pipeline's model by being another than the one deployed now
+      this.state.pending = { name: model?.name ?? this.deployed?.name ?? 'model', version: model?.version ?? 'from the pipeline', digest: model?.digest, replaces: this.deployed?.digest, since: this.now() };
       await this.save();
       this.io.send(0, { ...out, dataset, drift: this.drift, retrain: d });
       this.io.status(model ? `candidate ${model.name} ${model.version}: waits for approval` : 'request sent: waiting for the new model', 'blue');
     } catch (e) {
-      if (signal.aborted) return;
+      if (signal.aborted) throw new Error('aborted');
       throw e;
     }
   }

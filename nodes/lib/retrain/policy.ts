@@ -24,12 +24,12 @@ export interface PolicyState {
   /** When retrains started (ms), the last 24 h of them. */
   retrains: number[];
   /** The candidate waiting for approval. */
-  pending?: { name: string; version: string; digest?: string; since: number };
+  pending?: { name: string; version: string; digest?: string; /** A pipeline's: the digest of the model deployed when it was asked. */ replaces?: string; since: number };
   /** A retrain is running now (not persisted: a restart ends it). */
   running?: boolean;
 }
 
-export type Reason = 'noDrift' | 'holding' | 'pending' | 'running' | 'cooldown' | 'daily' | 'data' | 'go' | 'goRequested';
+export type Reason = 'noDrift' | 'holding' | 'pending' | 'running' | 'cooldown' | 'daily' | 'data' | 'dataRequested' | 'go' | 'goRequested';
 
 export interface Decision {
   act: boolean;
@@ -63,6 +63,7 @@ const TEXT: Record<Reason, (p: Record<string, string | number>) => string> = {
   cooldown: (p) => `drift for ${p.drift}, cooldown ${p.left} left`,
   daily: (p) => `${p.count} retrains in the last 24 h (at most ${p.max}): next possible in ${p.left}`,
   data: (p) => `drift for ${p.drift}: ${p.rows} new rows of ${p.min} needed`,
+  dataRequested: (p) => `retrain requested: ${p.rows} new rows of ${p.min} needed`,
   go: (p) => `drift for ${p.drift}, ${p.rows} new rows: retraining`,
   goRequested: (p) => `retrain requested, ${p.rows} new rows: retraining`,
 };
@@ -100,7 +101,7 @@ export function decide(c: PolicyConfig, s: PolicyState, o: { now: number; newRow
     const oldest = Math.min(...recent);
     return decision(false, 'daily', { count: recent.length, max: c.maxPerDay, left: duration(DAY - (now - oldest)) }, now);
   }
-  if (newRows < c.minRows) return decision(false, 'data', { drift: drift || '0 s', rows: newRows, min: c.minRows }, now);
+  if (newRows < c.minRows) return drifting ? decision(false, 'data', { drift, rows: newRows, min: c.minRows }, now) : decision(false, 'dataRequested', { rows: newRows, min: c.minRows }, now);
   return o.requested ? decision(true, 'goRequested', { rows: newRows }, now) : decision(true, 'go', { drift, rows: newRows }, now);
 }
 
