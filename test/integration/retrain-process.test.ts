@@ -618,7 +618,7 @@ describe('retrain trigger in a real Node-RED 4: the pipeline webhook, each prese
     expect(r.out!.payload).to.include({ preset: 'generic', status: 201, attempts: 2 });
     expect(Date.now() - t0).to.be.at.least(900);
     const statuses = readLines(linesFile()).filter((l) => l.node === 'wh-retry' && l.status).map((l) => l.status!);
-    expect(statuses.some((s) => /^attempt 1 failed \(/.test(s)), statuses.join(' | ')).to.equal(true);
+    expect(statuses.some((s) => /^retry in 1 s \(attempt 1 failed: /.test(s)), statuses.join(' | ')).to.equal(true);
     expect(statuses[statuses.length - 1]).to.match(/^request sent: waiting for the new/);
   });
 

@@ -55,7 +55,7 @@ export function modelFeatures(msg: Record<string, unknown>): string[] | undefine
 }
 
 const HIGHER = /^(acc|accuracy|auc|roc_?auc|pr_?auc|f1|f1_?score|precision|recall|r2|r_?squared|balanced_?accuracy|specificity|sensitivity|tpr|lead)$/i;
-const LOWER = /^(rmse|mse|mae|mape|loss|error|log_?loss|phm08|score_?phm08|fpr|false_?alarm(_?rate)?|brier|latency(_?ms)?)$/i;
+const LOWER = /^(rmse|mse|mae|mape|loss|error|log_?loss|phm08|score_?phm08|fpr|false_?alarm(_?rate)?|brier|latency(_?ms)?|out_?of_?domain)$/i;
 
 /** Whether a higher or a lower value of a metric is better, by its name; undefined when unknown. */
 export function metricGoal(name: string): 'higher' | 'lower' | undefined {
