@@ -37,6 +37,7 @@ import { referenceFromData, toOnnx } from '../nodes/lib/model/export';
 import { domainFromData } from '../nodes/lib/drift/domain';
 import { METADATA_VERSION, ModelMetadata } from '../nodes/lib/model-metadata';
 import { trainMlp, TrainedModel } from '../nodes/lib/model/trainer';
+import { auc } from '../nodes/lib/model/metrics';
 import { MachineModel, MachineModelOptions, MachineSample } from './simulator/machine';
 
 const root = path.resolve(__dirname, '..');
@@ -160,25 +161,6 @@ export const TEST_SCENARIOS: Scenario[] = [
   { name: 'fault from 600 s, condition B from 300 s, seed 45', machine: { seed: 45, faultOnsetS: 600, faultGrowthS: 2400, conditionChangeAtS: 300 }, durationS: 4200 },
 ];
 
-/** Area under the ROC curve (Mann-Whitney U, ties counted half). */
-export function auc(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
-  const idx = Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[a] - scores[b]);
-  let rankSumPos = 0;
-  let nPos = 0;
-  for (let i = 0; i < idx.length; ) {
-    let j = i;
-    while (j + 1 < idx.length && scores[idx[j + 1]] === scores[idx[i]]) j++;
-    const rank = (i + j) / 2 + 1;
-    for (let k = i; k <= j; k++) if (labels[idx[k]] === 1) {
-      rankSumPos += rank;
-      nPos++;
-    }
-    i = j + 1;
-  }
-  const nNeg = scores.length - nPos;
-  if (nPos === 0 || nNeg === 0) return NaN;
-  return (rankSumPos - (nPos * (nPos + 1)) / 2) / (nPos * nNeg);
-}
 
 export function binaryMetrics(p: ArrayLike<number>, y: ArrayLike<number>, threshold = 0.5): Record<string, number> {
   let tp = 0, fp = 0, tn = 0, fn = 0;

@@ -250,7 +250,8 @@ export async function writeAtomic(file: string, data: string | Uint8Array): Prom
   await syncDir(dir);
 }
 
-async function syncDir(dir: string): Promise<void> {
+/** fsync of a folder, so a rename or a new file in it survives a power cut. */
+export async function syncDir(dir: string): Promise<void> {
   const fh = await fsp.open(dir, 'r');
   try {
     await fh.sync();

@@ -27,7 +27,7 @@ import type { FileHandle } from 'fs/promises';
 import * as path from 'path';
 import { describeValue } from '../messages';
 import { CodedError, causedBy } from '../node-red/errors';
-import { writeAtomic } from '../registry/store';
+import { syncDir, writeAtomic } from '../registry/store';
 
 /** The catalog of the retrain trigger, where the buffer's error texts live. */
 export const RETRAIN_CATALOG = 'mlops-retrain-trigger';
@@ -849,11 +849,3 @@ async function freeName(dir: string, base: string): Promise<string> {
   return name;
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}

@@ -19,6 +19,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { parentPort, workerData } from 'worker_threads';
+import { auc } from '../model/metrics';
 import type * as Ort from 'onnxruntime-node';
 import { trainAutoencoder, trainMlp, type TrainedModel } from '../model/trainer';
 import { referenceFromData, toOnnx } from '../model/export';
@@ -116,27 +117,6 @@ function recipeOf(meta: ModelMetadata, job: RetrainJob): Recipe {
 
 const round6 = (v: number) => Math.round(v * 1e6) / 1e6;
 
-/** Area under the ROC curve (Mann-Whitney U, ties counted half); NaN with one class only. */
-export function auc(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
-  const idx = Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[a] - scores[b]);
-  let rankSumPos = 0;
-  let nPos = 0;
-  for (let i = 0; i < idx.length; ) {
-    let j = i;
-    while (j + 1 < idx.length && scores[idx[j + 1]] === scores[idx[i]]) j++;
-    const rank = (i + j) / 2 + 1;
-    for (let k = i; k <= j; k++) {
-      if (labels[idx[k]] === 1) {
-        rankSumPos += rank;
-        nPos++;
-      }
-    }
-    i = j + 1;
-  }
-  const nNeg = scores.length - nPos;
-  if (nPos === 0 || nNeg === 0) return NaN;
-  return (rankSumPos - (nPos * (nPos + 1)) / 2) / (nPos * nNeg);
-}
 
 /**
  * A model's metrics on held-out rows, named as the approval gate's metricGoal knows them:
