@@ -360,6 +360,8 @@ export async function runRetrain(job: RetrainJob, hooks: { progress?(p: { epoch:
   }
   const trainedAt = new Date().toISOString();
   let output = meta.output ? { ...meta.output } : undefined;
+  // the parent's description speaks of its own training data: say what this one learnt from
+  if (output?.description) output.description = `${output.name}, retrained from ${meta.name} ${meta.version} on ${trainX.length} rows of the gateway's data`;
   if (kind === 'regressor') {
     // the training targets' range: onnx infer clamps the prediction to it
     let lo = Infinity;
