@@ -10,6 +10,14 @@
  * for each pending request the console prints a curl command that approves it
  * (scripts/demo-approvals.ts). Ctrl-C stops everything.
  *
+ * The whole loop then runs on its own, told on the console step by step, each line with its
+ * simulated time (@<s> s): the fault in condition A, the repair and the switch to condition B at
+ * 2700 s, drift declared, the retrain trigger's decisions, the candidate trained here with both
+ * models' metrics on the held-out windows of B, the gate asking (with the curl command), the
+ * approval, onnx infer switching with no window lost, and drift back to ok against the new model.
+ * The retrain trigger's files (mlops-retrain/) start empty on every start, as the simulated
+ * machine starts again from 0.
+ *
  * Environment: DEMO_PORT (editor, default 1880), DEMO_OPCUA_PORT (simulator, default 4840),
  * DEMO_TIME_SCALE (simulated seconds per second, default 30), DEMO_DIR (user directory);
  * DEMO_NODE and DEMO_NODE_RED run another Node.js binary and Node-RED (red.js), e.g. Node-RED 5 on Node 24;
@@ -55,6 +63,9 @@ function prepareUserDir(serverPki: string): void {
   );
   // A fresh copy of the flow on every start, so the demo always starts from the repository's flow.
   fs.copyFileSync(path.join(project, 'flows.json'), path.join(userDir, 'flows.json'));
+  // The retrain trigger's training buffer, datasets and state start empty: the simulated machine
+  // starts again from 0, on a clock of its own (a buffer of an earlier run would mix two runs).
+  fs.rmSync(path.join(userDir, 'mlops-retrain'), { recursive: true, force: true });
   // The models the flow loads, by paths relative to the user directory.
   const models = path.join(userDir, 'models');
   fs.rmSync(models, { recursive: true, force: true });
@@ -98,7 +109,7 @@ async function main(): Promise<void> {
     // must match (test/integration/drift-demo.test.ts).
     model: { faultOnsetS: 600, faultGrowthS: 2400, conditionChangeAtS: 2700, repairAtS: 2700 },
   });
-  console.log(`[demo] machine simulator on ${sim.endpointUrl} (${timeScale}x real time)`);
+  console.log(`[demo] machine simulator on ${sim.endpointUrl} (${timeScale}x real time): a bearing fault grows from 600 s; at 2700 s the bearing is replaced and the line switches from condition A to B`);
   prepareUserDir(serverPki);
   const publicKey = await publishModel();
   // The editor's logins, made for this run (flows/predictive-maintenance/settings.js)
@@ -122,7 +133,7 @@ async function main(): Promise<void> {
     },
   );
   console.log(`[demo] editor ${editor}/ — log in as approver / ${approver} (operator / ${operator} may only look); Ctrl-C stops the demo`);
-  const stopWatching = watchApprovals({ url: editor, username: 'approver', password: approver });
+  const stopWatching = watchApprovals({ url: editor, username: 'approver', password: approver, stamp: () => `@${Math.round(sim.simulatedTimeS)} s` });
 
   let stopping = false;
   const stop = async (code: number) => {
