@@ -99,8 +99,8 @@ for (const rt of runtimes()) {
       token = await login(approver);
     });
 
-    it('prints a fault probability per window: simulator → features → ONNX model', async () => {
-      const line = await waitFor('a printed prediction', () => out().match(/window @\S+ \[(\d+) features\] fault probability=(\d\.\d{3}) \((bearing-fault 1\.0\.0), [\d.]+ ms\)/) ?? undefined, 90000, 200);
+    it('prints the model\'s verdict with the simulated time: simulator → features → ONNX model', async () => {
+      const line = await waitFor('a printed prediction', () => out().match(/@\d+ s window #\d+ \[(\d+) features\] fault probability=(\d\.\d{3}) \((bearing-fault 1\.0\.0), [\d.]+ ms\): the model says healthy/) ?? undefined, 90000, 200);
       expect(Number(line[1])).to.equal(40); // 4 channels x 10 features, scored by the committed model
       expect(Number(line[2])).to.be.within(0, 1);
       expect(line[3]).to.equal('bearing-fault 1.0.0');
@@ -115,7 +115,7 @@ for (const rt of runtimes()) {
 
     it('holds the model in the approval gate until a person approves it: the curl command the demo prints approves it, then onnx infer switches to it', async () => {
       const digest = 'sha256:' + createHash('sha256').update(fs.readFileSync(path.join(root, 'flows', 'predictive-maintenance', 'models', 'bearing-fault.onnx'))).digest('hex');
-      const held = await waitFor('the pending request and its curl command', () => out().match(/^\[demo\] the approval gate holds bearing-fault 1\.0\.0 \((sha256:[0-9a-f]{8})…\): approve it in the editor \(Approvals tab in the sidebar\) at (\S+) or paste:\n(curl .*)$/m) ?? undefined, 60000, 200);
+      const held = await waitFor('the pending request and its curl command', () => out().match(/^\[demo\] @\d+ s the approval gate holds bearing-fault 1\.0\.0 \((sha256:[0-9a-f]{8})…\).*\n\[demo\] @\d+ s approve it in the editor \(Approvals tab in the sidebar\) at (\S+) or paste:\n(curl .*)$/m) ?? undefined, 60000, 200);
       expect(held[1]).to.equal(digest.slice(0, 15));
       expect(held[2]).to.equal(`${editor}/`);
       const curl = held[3];
@@ -136,15 +136,16 @@ for (const rt of runtimes()) {
       expect(answer.state).to.equal('approved');
       expect(answer.approval).to.include({ id, decision: 'approved', by: 'approver', channel: 'api' });
       // the flow, and the demo, say so; then onnx infer loads the registry's model and scores with it
-      const decided = await waitFor('the decision in the flow', () => out().match(/\[function:print decision\] model bearing-fault 1\.0\.0 sha256:[0-9a-f]{12}… approved by approver via api: "[^"]*"; onnx infer and drift detect switch to it/) ?? undefined, 30000, 200);
-      await waitFor('the decision on the demo\'s console', () => (/^\[demo\] approved by approver via api: bearing-fault 1\.0\.0/m.test(out()) ? true : undefined), 30000, 200);
+      const decided = await waitFor('the decision in the flow', () => out().match(/\[function:print decision\] @\d+ s model bearing-fault 1\.0\.0 sha256:[0-9a-f]{12}… approved by approver via api: "[^"]*"; onnx infer and drift detect switch to it/) ?? undefined, 30000, 200);
+      await waitFor('the decision on the demo\'s console', () => (/^\[demo\] @\d+ s approved by approver via api: bearing-fault 1\.0\.0/m.test(out()) ? true : undefined), 30000, 200);
       const switched = await waitFor('the switch', () => out().match(/switched from bearing-fault 1\.0\.0 to bearing-fault 1\.0\.0/) ?? undefined, 30000, 200);
       const fromRegistry = loaded().find((m) => m.index! > decided.index!);
       expect(fromRegistry, 'the registry\'s model loaded after the approval').to.not.equal(undefined);
       expect(fromRegistry![1]).to.equal(digest);
       expect(switched.index!, 'switched after the approval').to.be.above(decided.index!);
-      // predictions flow on with it
-      await waitFor('a prediction after the switch', () => (/\[function:print\] window .* fault probability=\d\.\d{3} \(bearing-fault 1\.0\.0/.test(out().slice(switched.index!)) ? true : undefined), 30000, 200);
+      // predictions flow on with it: print tells the first window it scored, and that none was lost
+      const first = await waitFor('a prediction after the switch', () => out().slice(switched.index!).match(/\[function:print\] @\d+ s window #(\d+) .* fault probability=\d\.\d{3} \(bearing-fault 1\.0\.0, [\d.]+ ms\): first window of bearing-fault 1\.0\.0 \(before: bearing-fault 1\.0\.0\); (\d+) windows, (\d+) scored, none lost/) ?? undefined, 30000, 200);
+      expect(Number(first[2])).to.equal(Number(first[1])).and.equal(Number(first[3]));
       // the request is no longer pending; the decision is among the recent ones
       const after = (await (await fetch(`${editor}/mlops-approval/requests`, { headers: auth() })).json()) as { pending: unknown[]; recent: Array<{ id: string; decision: string; by: string }> };
       expect(after.pending).to.deep.equal([]);
@@ -153,14 +154,15 @@ for (const rt of runtimes()) {
 
     it('prints the drift state against the model\'s own reference: drift [domain] when the operating condition leaves the model\'s training domain', async () => {
       // the condition changes at 2700 simulated s (45 s at the test's 60x), drift [domain] a few windows later
-      const line = await waitFor('a printed drift', () => out().match(/drift (ok|warn) -> drift @\S+ \[([a-z+]+)\]: (\d+) of (\d+) windows out of the model's domain: (\S+) (above|below)/) ?? undefined, 90000, 200);
-      expect(line[2].split('+')).to.include('domain'); // which question fired
-      expect(Number(line[4])).to.equal(10); // the flow's window of 10 feature vectors
-      expect(Number(line[3])).to.be.within(5, 10); // the flow's drift share: half of them
-      expect(line[5]).to.match(/^(speed|current|temperature|vibration)\./); // the feature that stood out most, and its side
+      const line = await waitFor('a printed drift', () => out().match(/@(\d+) s drift (ok|warn) -> drift \[([a-z+]+)\]: (\d+) of (\d+) windows out of the model's domain: (\S+) (above|below)/) ?? undefined, 90000, 200);
+      expect(Number(line[1])).to.be.within(2700, 2700 + 600); // the simulated time of the window that declared it
+      expect(line[3].split('+')).to.include('domain'); // which question fired
+      expect(Number(line[5])).to.equal(10); // the flow's window of 10 feature vectors
+      expect(Number(line[4])).to.be.within(5, 10); // the flow's drift share: half of them
+      expect(line[6]).to.match(/^(speed|current|temperature|vibration)\./); // the feature that stood out most, and its side
       // no drift before it, and no earlier out-of-domain episode while the fault develops in condition A:
       // at most the warn that led to this drift
-      const before = out().slice(0, line.index).match(/\[function:print drift\] drift .*$/gm) ?? [];
+      const before = out().slice(0, line.index).match(/\[function:print drift\] @\S+ s drift .*$/gm) ?? [];
       expect(before.filter((l) => /-> drift/.test(l)), before.join('\n')).to.deep.equal([]);
       expect(before.filter((l) => /\[[a-z+]*domain/.test(l) && !/ok -> warn/.test(l)), before.join('\n')).to.deep.equal([]);
       expect(before.filter((l) => /\[[a-z+]*domain/.test(l)).length, before.join('\n')).to.be.at.most(1);
@@ -174,7 +176,7 @@ for (const rt of runtimes()) {
       const ours = nodes.filter((n) => n.module === '@edge-mlops/node-red-mlops');
       const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } };
       expect(ours.flatMap((n) => n.types).sort()).to.deep.equal(Object.keys(pkg['node-red'].nodes).sort());
-      expect(Object.keys(pkg['node-red'].nodes)).to.include.members(['mlops-drift-detect', 'mlops-feature-window', 'mlops-onnx-infer', 'mlops-opcua-endpoint', 'mlops-opcua-read', 'mlops-registry', 'mlops-registry-pull', 'mlops-approval-gate']);
+      expect(Object.keys(pkg['node-red'].nodes)).to.include.members(['mlops-drift-detect', 'mlops-feature-window', 'mlops-onnx-infer', 'mlops-opcua-endpoint', 'mlops-opcua-read', 'mlops-registry', 'mlops-registry-pull', 'mlops-approval-gate', 'mlops-retrain-trigger']);
       for (const n of ours) expect(n.err, `${n.types} failed to load`).to.equal(undefined);
       const html = await (await fetch(`${editor}/nodes`, { headers: { Accept: 'text/html', ...auth() } })).text();
       expect(html).to.include('data-template-name="mlops-opcua-read"').and.include('data-help-name="mlops-feature-window"');
@@ -184,17 +186,20 @@ for (const rt of runtimes()) {
       expect(icon.status).to.equal(200);
       // Import > Examples lists one flow per node, served from examples/
       const examples = (await (await fetch(`${editor}/library/examples/flows/@edge-mlops/node-red-mlops`, { headers: auth() })).json()) as Array<{ fn: string }>;
-      expect(examples.map((e) => e.fn).sort()).to.deep.equal(['approval-gate', 'drift-detect', 'feature-window', 'onnx-infer', 'opcua-read', 'registry-pull']);
+      const shipped = fs.readdirSync(path.join(root, 'examples')).filter((f) => f.endsWith('.json')).map((f) => f.replace(/\.json$/, ''));
+      expect(shipped).to.include.members(['approval-gate', 'drift-detect', 'feature-window', 'onnx-infer', 'opcua-read', 'registry-pull', 'retrain-local', 'retrain-github']);
+      expect(examples.map((e) => e.fn).sort()).to.deep.equal(shipped.sort());
       const deDrift = (await (await fetch(`${editor}/locales/@edge-mlops/node-red-mlops/mlops-drift-detect?lng=de`)).json()) as Record<string, { state: { drift: string } }>;
       expect(deDrift['mlops-drift-detect'].state.drift).to.be.a('string');
       const help = await (await fetch(`${editor}/locales/@edge-mlops/node-red-mlops/mlops-drift-detect?lng=en-US`)).json();
       expect(help).to.have.property('mlops-drift-detect');
       const flows = (await (await fetch(`${editor}/flows`, { headers: auth() })).json()) as Array<{ id: string; type: string; wires?: string[][] }>;
-      expect(flows.map((n) => n.type)).to.include.members(['mlops-opcua-read', 'mlops-feature-window', 'mlops-opcua-endpoint', 'mlops-onnx-infer', 'mlops-drift-detect', 'mlops-approval-gate']);
-      // the gate stands between the registry pull and the nodes that use the model
+      expect(flows.map((n) => n.type)).to.include.members(['mlops-opcua-read', 'mlops-feature-window', 'mlops-opcua-endpoint', 'mlops-onnx-infer', 'mlops-drift-detect', 'mlops-approval-gate', 'mlops-retrain-trigger']);
+      // the gate stands between the registry pull and the retrain trigger and the nodes that use the model
       const byType = (t: string) => flows.find((n) => n.type === t)!;
       expect(byType('mlops-registry-pull').wires![0]).to.include(GATE).and.not.include(byType('mlops-onnx-infer').id);
-      expect(byType('mlops-approval-gate').wires![0]).to.include.members([byType('mlops-onnx-infer').id, byType('mlops-drift-detect').id]);
+      expect(byType('mlops-retrain-trigger').wires![0]).to.include(GATE).and.not.include(byType('mlops-onnx-infer').id);
+      expect(byType('mlops-approval-gate').wires![0]).to.include.members([byType('mlops-onnx-infer').id, byType('mlops-drift-detect').id, byType('mlops-retrain-trigger').id]);
     });
 
     /** The editor's login dialog, as approver (the password the demo printed). */
