@@ -66,7 +66,7 @@ for (const rt of runtimes()) {
     let dir: string;
     let editor: string;
     let token = '';
-    const started = Date.now();
+    let started = 0;
     const auth = () => ({ Authorization: `Bearer ${token}` });
     const getJson = async <T>(p: string): Promise<T> => {
       const r = await fetch(`${editor}${p}`, { headers: auth() });
@@ -91,6 +91,7 @@ for (const rt of runtimes()) {
     let curl = '';
 
     before(async () => {
+      started = Date.now();
       dir = tmpDir('loop');
       const port = await freePort();
       editor = `http://127.0.0.1:${port}`;
