@@ -112,4 +112,21 @@ describe('retrain trigger: the controller (lib)', () => {
     await sleep(20);
     expect(decisions().at(-1)).to.equal('retrain requested, 12 new rows: retraining');
   });
+
+  it('a new model deployed starts the drift clock again: drift judged against the old model does not count', async () => {
+    const c = await open(async () => ({ payload: 'ok' }));
+    const model = (v: string, d: string) => ({ model: { name: 'm', version: v, digest: 'sha256:' + d.repeat(64), path: '/m.onnx', metadata: { features: NAMES } }, approval: { decision: 'approved' } });
+    await c.input(model('1', '1'));
+    const since = Date.now() - 3_600_000;
+    await c.input({ drift: { state: 'drift', since, at: Date.now() } });
+    // hold 0: drift held for an hour, but too few rows yet
+    expect(decisions().at(-1)).to.match(/^drift for 1 h: 0 new rows of 10 needed$/);
+    await c.input(model('2', '2'));
+    const n = decisions().length;
+    // a report still judged against model 1 (in flight at the switch) is not a decision about model 2
+    await c.input({ drift: { state: 'drift', since, at: Date.now(), baseline: { source: 'model', digest: 'sha256:' + '1'.repeat(64), features: 2 } } });
+    expect(decisions()).to.have.length(n);
+    await c.input({ drift: { state: 'drift', at: Date.now(), baseline: { source: 'model', digest: 'sha256:' + '2'.repeat(64), features: 2 } } });
+    expect(decisions().at(-1)).to.match(/^drift for 0 s: 0 new rows of 10 needed$/);
+  });
 });

@@ -166,7 +166,11 @@ export class RetrainController {
       if (!matched) this.io.log(`a label (${String(msg.label)}) found no buffered window to join (by id, or by time within the window's length): not kept`);
     }
     if (msg.drift && typeof msg.drift === 'object') {
-      this.drift = msg.drift as Partial<DriftReport>;
+      const report = msg.drift as Partial<DriftReport>;
+      // a report judged against another model than the one deployed now (it was in flight at a switch) says nothing of this one
+      const against = report.baseline?.digest;
+      if (against && this.deployed?.digest && against !== this.deployed.digest) return;
+      this.drift = report;
       observeDrift(this.state, String(this.drift.state), this.now(), Number(this.drift.since));
       await this.evaluate(false);
     } else if (msg.retrain === true || msg.topic === 'retrain') {
@@ -202,6 +206,8 @@ export class RetrainController {
         this.state.pending = undefined;
       }
     } else {
+      // a new model deployed: drift so far was judged against the old one, its clock starts again
+      if (m.digest !== this.deployed?.digest) observeDrift(this.state, 'ok', this.now());
       this.deployed = { name: m.name, version: m.version, digest: m.digest, path: m.path, metadata: m.metadata, source: m.source, format: 'onnx' };
       // the candidate approved, or a pipeline's new model (not the one deployed when it was asked: registry pull sends that again at every start)
       if (pending && (pending.digest ? pending.digest === m.digest : m.digest !== pending.replaces)) this.state.pending = undefined;
