@@ -253,7 +253,6 @@ export class RetrainController {
       const manifestFile = dataset ? path.join(datasets, path.basename(dataset.file).replace(/\.jsonl$/, '.json')) : '';
       const out = await this.run({ decision: d, dataset, manifestFile, deployed: this.deployed, drift: this.drift, candidatesDir: path.join(this.dir, 'candidates'), signal });
       const model = out.model as Partial<ModelInfo> | undefined;
-      // a local candidate waits for approval by its digest; a pipeline's by any new model
       // a local candidate waits by its digest; a pipeline's model by being another than the one deployed now
       this.state.pending = { name: model?.name ?? this.deployed?.name ?? 'model', version: model?.version ?? 'from the pipeline', digest: model?.digest, replaces: this.deployed?.digest, since: this.now() };
       await this.save();
@@ -263,11 +262,6 @@ export class RetrainController {
       if (signal.aborted) throw new Error('aborted');
       throw e;
     }
-  }
-
-  /** The retrain running now, for a caller that reports its failure (done(err) of the message that started it). */
-  get current(): Promise<void> | undefined {
-    return this.running;
   }
 
   async close(): Promise<void> {
