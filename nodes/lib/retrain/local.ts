@@ -238,8 +238,9 @@ export async function trainCandidate(o: TrainCandidateOptions): Promise<Candidat
         resolve(result);
         return;
       }
-      void fsp.rm(tmpFile, { force: true }).catch(() => undefined);
-      reject(failure ?? new RetrainError('workerFailed', { reason: `the worker ended with exit code ${code} and no result` }));
+      // the temporary file is gone before the caller hears of the failure
+      const err = failure ?? new RetrainError('workerFailed', { reason: `the worker ended with exit code ${code} and no result` });
+      void fsp.rm(tmpFile, { force: true }).catch(() => undefined).then(() => reject(err));
     });
   });
 }
